@@ -1,0 +1,186 @@
+"""`kernlb serve | migrate | sync | render | key`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from app.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for field in ("host", "port", "db", "state_dir", "resync_interval"):
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides[field] = value
+    if getattr(args, "key", None):
+        overrides["zapi_key"] = args.key
+    if getattr(args, "no_tls", False):
+        overrides["tls"] = False
+    if getattr(args, "cert", None):
+        overrides["cert"] = args.cert
+    if getattr(args, "cert_key", None):
+        overrides["cert_key"] = args.cert_key
+    if getattr(args, "no_vip_check", False):
+        overrides["vip_check"] = False
+    return Settings(**overrides)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="SQLAlchemy URL (env KERNLB_DB)")
+    parser.add_argument("--state-dir", help="state directory (env KERNLB_STATE_DIR)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.net.sysctl import enable_forwarding
+    from app.tls import ensure_self_signed
+
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.ip_forward:
+        enable_forwarding()
+    ssl: dict[str, Any] = {}
+    if settings.tls:
+        if settings.cert and settings.cert_key:
+            cert, key = settings.cert, settings.cert_key
+        else:
+            cert, key = ensure_self_signed(settings.state_dir / "tls")
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        workers=1,
+        access_log=False,
+        **ssl,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.db.session import ensure_sqlite_dir, migrate
+
+    settings = _settings(args)
+    ensure_sqlite_dir(settings.database_url)
+    migrate(settings.database_url)
+    print("database at head")
+    return 0
+
+
+def _reconciler(settings: Settings, *, with_kernel: bool) -> Any:
+    from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
+    from app.nft.adapter import LibNftAdapter
+    from app.reconcile.reconciler import Reconciler
+
+    ensure_sqlite_dir(settings.database_url)
+    migrate(settings.database_url)
+    factory = make_session_factory(make_engine(settings.database_url))
+    adapter: Any = LibNftAdapter() if with_kernel else None
+    return Reconciler(adapter=adapter, session_factory=factory)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from app.errors import KernelRejected
+
+    reconciler = _reconciler(_settings(args), with_kernel=True)
+    try:
+        reconciler.full_sync()
+    except KernelRejected as exc:
+        print(f"kernlb sync: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"kernel in sync: {len(reconciler.specs())} farms")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from app.nft.diff import sync
+
+    reconciler = _reconciler(_settings(args), with_kernel=False)
+    batch = sync(reconciler.render_all(), None)
+    json.dump({"nftables": batch}, sys.stdout, indent=1, sort_keys=True)
+    print()
+    return 0
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
+    from app.services.keys import KeyStore, generate_key
+    from app.services.values import FARM_NAME
+
+    settings = _settings(args)
+    ensure_sqlite_dir(settings.database_url)
+    migrate(settings.database_url)
+    store = KeyStore(make_session_factory(make_engine(settings.database_url)))
+    if args.set:
+        if not FARM_NAME.match(args.set) or "-" in args.set:
+            print("kernlb key: a key must be letters and digits only", file=sys.stderr)
+            return 2
+        store.set(args.set)
+        print("ZAPI key set")
+    else:
+        key = generate_key()
+        store.set(key)
+        print(key)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kernlb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the ZAPI server (reconciles nftables first)")
+    serve.add_argument("--host", help="listen address (env KERNLB_HOST, default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (env KERNLB_PORT, default 444)")
+    serve.add_argument("--key", help="ZAPI key to set (env KERNLB_ZAPI_KEY)")
+    serve.add_argument("--no-tls", action="store_true", help="plain HTTP (env KERNLB_TLS=false)")
+    serve.add_argument("--cert", help="TLS certificate (env KERNLB_CERT)")
+    serve.add_argument("--cert-key", help="TLS private key (env KERNLB_CERT_KEY)")
+    serve.add_argument(
+        "--resync-interval",
+        type=float,
+        help="seconds between drift checks (env KERNLB_RESYNC_INTERVAL)",
+    )
+    serve.add_argument(
+        "--no-vip-check", action="store_true", help="accept VIPs not (yet) on an interface"
+    )
+    _add_common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    for name, func, text in (
+        ("migrate", cmd_migrate, "apply database migrations"),
+        ("sync", cmd_sync, "reconcile nftables with the database once and exit"),
+        ("render", cmd_render, "print the nftables JSON the database implies (touches nothing)"),
+    ):
+        command = sub.add_parser(name, help=text)
+        _add_common(command)
+        command.set_defaults(func=func)
+
+    key = sub.add_parser("key", help="rotate the ZAPI key")
+    group = key.add_mutually_exclusive_group(required=True)
+    group.add_argument("--generate", action="store_true", help="generate a key and print it once")
+    group.add_argument("--set", metavar="KEY", help="set this key")
+    _add_common(key)
+    key.set_defaults(func=cmd_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

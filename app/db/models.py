@@ -1,0 +1,103 @@
+"""SQLAlchemy models.  Configuration and health live in separate tables: health checks
+write `backend_health` only, so configuration endpoints can never lose health state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Farm(Base):
+    __tablename__ = "farm"
+    # AUTOINCREMENT: ids name kernel objects (chains, slot offsets); never reuse one.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    profile: Mapped[str] = mapped_column(String(16), default="l4xnat")
+    vip: Mapped[str] = mapped_column(String(64))
+    vport: Mapped[str] = mapped_column(String(1024))  # canonical multiport text, "*" = all
+    protocol: Mapped[str] = mapped_column(String(16), default="tcp")
+    algorithm: Mapped[str] = mapped_column(String(32), default="weight")
+    nattype: Mapped[str] = mapped_column(String(32), default="nat")
+    persistence: Mapped[str] = mapped_column(String(32), default="")
+    ttl: Mapped[int] = mapped_column(Integer, default=60)
+    running: Mapped[bool] = mapped_column(Boolean, default=True)
+    fg_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    fg_timecheck: Mapped[int] = mapped_column(Integer, default=5)
+    fg_script: Mapped[str] = mapped_column(String(1024), default="")
+    fg_log: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    backends: Mapped[list[Backend]] = relationship(
+        back_populates="farm",
+        cascade="all, delete-orphan",
+        order_by="Backend.zapi_id",
+        lazy="selectin",
+    )
+
+
+class Backend(Base):
+    __tablename__ = "backend"
+    __table_args__ = (
+        UniqueConstraint("farm_id", "zapi_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    # The id is the backend's conntrack mark: stable for its lifetime, never reused.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    farm_id: Mapped[int] = mapped_column(ForeignKey("farm.id", ondelete="CASCADE"), index=True)
+    zapi_id: Mapped[int] = mapped_column(Integer)
+    ip: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    max_conns: Mapped[int] = mapped_column(Integer, default=0)
+    maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
+    maintenance_mode: Mapped[str] = mapped_column(String(8), default="")
+
+    farm: Mapped[Farm] = relationship(back_populates="backends")
+    health: Mapped[BackendHealth | None] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", uselist=False
+    )
+
+
+class BackendHealth(Base):
+    __tablename__ = "backend_health"
+
+    backend_id: Mapped[int] = mapped_column(
+        ForeignKey("backend.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(8), default="up")  # "up" | "down"
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reason: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Setting(Base):
+    """Small key/value store (the API key hash lives here)."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(1024))

@@ -1,0 +1,76 @@
+"""Queries and the mapping from rows to the domain's desired state.  Never commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Backend, Farm, Setting
+from app.domain.model import BackendSpec, FarmSpec
+from app.domain.rules import parse_vport
+
+
+def get_farm(session: Session, name: str) -> Farm | None:
+    return session.scalars(select(Farm).where(Farm.name == name)).one_or_none()
+
+
+def list_farms(session: Session) -> list[Farm]:
+    return list(session.scalars(select(Farm).order_by(Farm.name)))
+
+
+def other_farms(session: Session, farm_id: int | None) -> list[Farm]:
+    query = select(Farm)
+    if farm_id is not None:
+        query = query.where(Farm.id != farm_id)
+    return list(session.scalars(query))
+
+
+def get_backend(farm: Farm, zapi_id: int) -> Backend | None:
+    return next((b for b in farm.backends if b.zapi_id == zapi_id), None)
+
+
+def get_setting(session: Session, key: str) -> str | None:
+    row = session.get(Setting, key)
+    return row.value if row else None
+
+
+def put_setting(session: Session, key: str, value: str) -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+
+
+def backend_spec(backend: Backend) -> BackendSpec:
+    return BackendSpec(
+        mark=backend.id,
+        zapi_id=backend.zapi_id,
+        ip=backend.ip,
+        port=backend.port,
+        weight=backend.weight,
+        priority=backend.priority,
+        max_conns=backend.max_conns,
+        maintenance=backend.maintenance,
+        health=backend.health.state if backend.health is not None else "up",
+    )
+
+
+def farm_spec(farm: Farm) -> FarmSpec:
+    return FarmSpec(
+        id=farm.id,
+        name=farm.name,
+        vip=farm.vip,
+        ports=parse_vport(farm.vport),
+        protocol=farm.protocol,
+        algorithm=farm.algorithm,
+        nattype=farm.nattype,
+        persistence=farm.persistence,
+        ttl=farm.ttl,
+        running=farm.running,
+        backends=tuple(backend_spec(b) for b in sorted(farm.backends, key=lambda b: b.zapi_id)),
+    )
+
+
+def all_farm_specs(session: Session) -> list[FarmSpec]:
+    return [farm_spec(f) for f in session.scalars(select(Farm).order_by(Farm.id))]

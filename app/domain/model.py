@@ -1,0 +1,80 @@
+"""The desired state of the load balancer, as frozen dataclasses (no I/O, no frameworks)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+# Protocols a farm dispatches on.  "all" means tcp, udp and sctp on ports, or every
+# protocol when the farm has no port list.
+TRANSPORTS: tuple[str, ...] = ("tcp", "udp", "sctp")
+
+ALGORITHMS: tuple[str, ...] = (
+    "weight",
+    "roundrobin",
+    "hash_srcip",
+    "hash_srcip_srcport",
+    "symhash",
+    "leastconn",
+)
+NATTYPES: tuple[str, ...] = ("nat", "dnat", "dsr", "stateless_dnat")
+# Canonical persistence values; "" means none.  "srcip" is stored as "ip".
+PERSISTENCES: tuple[str, ...] = ("", "ip", "srcport", "srcmac", "srcip_srcport", "srcip_dstport")
+
+
+@dataclass(frozen=True, order=True)
+class PortRange:
+    first: int
+    last: int
+
+    @property
+    def is_single(self) -> bool:
+        return self.first == self.last
+
+    def overlaps(self, other: PortRange) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+    def __str__(self) -> str:
+        return str(self.first) if self.is_single else f"{self.first}:{self.last}"
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend as the data plane needs it."""
+
+    mark: int  # system-wide, stable for the backend's lifetime (its database id)
+    zapi_id: int  # the per-farm id clients see
+    ip: str
+    port: int | None
+    weight: int = 1
+    priority: int = 1
+    max_conns: int = 0
+    maintenance: bool = False
+    health: str = "up"  # "up" | "down", written by health checks only
+
+    @property
+    def status(self) -> str:
+        if self.maintenance:
+            return "maintenance"
+        if self.health == "down":
+            return "down"
+        return "up"
+
+
+@dataclass(frozen=True)
+class FarmSpec:
+    id: int  # stable database id: names chains and slot offsets
+    name: str
+    vip: str
+    ports: tuple[PortRange, ...] | None  # None = every port ("*")
+    protocol: str = "tcp"
+    algorithm: str = "weight"
+    nattype: str = "nat"
+    persistence: str = ""
+    ttl: int = 60
+    running: bool = True
+    backends: tuple[BackendSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def family(self) -> int:
+        return ipaddress.ip_address(self.vip).version

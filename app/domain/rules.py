@@ -1,0 +1,128 @@
+"""Pure rules over the desired state: ports, priority levels, availability, farm status."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+
+from app.domain.model import TRANSPORTS, BackendSpec, FarmSpec, PortRange
+
+_PORT = r"(?:[1-9][0-9]{0,4})"
+_VPORT_ITEM = re.compile(rf"^{_PORT}(?::{_PORT})?$")
+
+
+class PortSpecError(ValueError):
+    """A vport string that is not a valid multiport specification."""
+
+
+def parse_vport(text: str) -> tuple[PortRange, ...] | None:
+    """Parse ZAPI's multiport format (`*`, `80`, `80,443`, `1000:2000`); None means all ports."""
+    text = text.strip()
+    if text == "*":
+        return None
+    if not text:
+        raise PortSpecError("empty port list")
+    ranges: list[PortRange] = []
+    for item in text.split(","):
+        if not _VPORT_ITEM.match(item):
+            raise PortSpecError(f"bad port item {item!r}")
+        first_s, _, last_s = item.partition(":")
+        first = int(first_s)
+        last = int(last_s) if last_s else first
+        if not (1 <= first <= 65535 and 1 <= last <= 65535):
+            raise PortSpecError(f"port out of range in {item!r}")
+        if last < first:
+            raise PortSpecError(f"range {item!r} runs backwards")
+        ranges.append(PortRange(first, last))
+    ordered = sorted(ranges)
+    for left, right in itertools.pairwise(ordered):
+        if left.overlaps(right):
+            raise PortSpecError(f"ports {left} and {right} overlap")
+    return tuple(ranges)
+
+
+def format_vport(ports: tuple[PortRange, ...] | None) -> str:
+    if ports is None:
+        return "*"
+    return ",".join(str(p) for p in ports)
+
+
+def transports_of(protocol: str) -> tuple[str, ...]:
+    """The transport protocols a farm's dispatcher entries cover."""
+    return TRANSPORTS if protocol == "all" else (protocol,)
+
+
+def dispatch_level(farm: FarmSpec) -> str:
+    """Which dispatcher a farm lives in: explicit ports, all ports of a protocol, or all traffic."""
+    if farm.ports is not None:
+        return "ports"
+    return "vip" if farm.protocol == "all" else "proto"
+
+
+def farms_overlap(a: FarmSpec, b: FarmSpec) -> bool:
+    """Whether two farms would claim the same traffic at the same dispatcher level.
+
+    A wildcard-port farm and a specific-port farm on one VIP do not overlap: the specific
+    dispatcher is consulted first, so each keeps its own traffic.
+    """
+    if ipaddress.ip_address(a.vip) != ipaddress.ip_address(b.vip):
+        return False
+    level = dispatch_level(a)
+    if level != dispatch_level(b):
+        return False
+    if level == "vip":
+        return True
+    if not set(transports_of(a.protocol)) & set(transports_of(b.protocol)):
+        return False
+    if level == "proto":
+        return True
+    assert a.ports is not None and b.ports is not None
+    return any(x.overlaps(y) for x in a.ports for y in b.ports)
+
+
+def priority_level(backends: Iterable[BackendSpec]) -> int:
+    """Zevenet's priority rule, as a fixpoint.
+
+    Start at level 1; every backend whose priority is within the current level and that is
+    not up raises the level by one.  Backends up with priority <= level receive traffic.
+    """
+    items = list(backends)
+    level = 1
+    while True:
+        unavailable = sum(1 for b in items if b.priority <= level and b.status != "up")
+        new_level = 1 + unavailable
+        if new_level == level:
+            return level
+        level = new_level
+
+
+def schedulable(backends: Sequence[BackendSpec]) -> tuple[BackendSpec, ...]:
+    """Backends that may receive new connections, in id order."""
+    level = priority_level(backends)
+    chosen = [b for b in backends if b.status == "up" and b.priority <= level]
+    return tuple(sorted(chosen, key=lambda b: b.zapi_id))
+
+
+def farm_status(farm: FarmSpec) -> str:
+    """ZAPI farm status (reference §4.4), evaluated in the reference's order."""
+    if not farm.running:
+        return "down"
+    statuses = [b.status for b in farm.backends]
+    ups = statuses.count("up")
+    if ups == 0:
+        return "critical"
+    if "down" in statuses:
+        return "problem"
+    if "maintenance" in statuses:
+        return "maintenance"
+    return "up"
+
+
+def lowest_free_id(used: Iterable[int]) -> int:
+    taken = set(used)
+    candidate = 0
+    while candidate in taken:
+        candidate += 1
+    return candidate

@@ -1,0 +1,200 @@
+"""Application factory: routers, ZAPI error handling, authentication, start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api import backends, farms, system
+from app.api.http import BASE_PATHS, ZapiResponse, zapi_path
+from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
+from app.errors import Unauthorized, ZapiError
+from app.net.addresses import AddressBook, NetlinkAddressBook, StaticAddressBook
+from app.net.conntrack import Conntrack, NetlinkConntrack
+from app.nft.adapter import LibNftAdapter, NftAdapter
+from app.reconcile.reconciler import Reconciler
+from app.services.backends import BackendService
+from app.services.farms import FarmService
+from app.services.keys import KeyStore, generate_key
+from app.services.uow import UnitOfWork
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+UNAUTHENTICATED_PATHS = ("/openapi.json",)
+NO_CACHE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Pragma": "no-cache",
+    "Expires": "Thu, 01 Jan 1970 00:00:00 GMT",
+    "Access-Control-Allow-Credentials": "true",
+}
+CORS_PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "ZAPI_KEY, Authorization, Set-cookie, Content-Type, X-Requested-With"
+    ),
+}
+
+
+def _presented_key(request: Request) -> str | None:
+    # Starlette keeps header names as sent (lower-cased), underscores included: Go sends
+    # "Zapi_key", zcli "ZAPI-KEY".
+    return request.headers.get("zapi_key") or request.headers.get("zapi-key")
+
+
+def _not_found(path: str) -> ZapiResponse:
+    return ZapiResponse(
+        {
+            "description": "Request not found",
+            "error": "true",
+            "message": f"Request not found: {zapi_path(path)}",
+        },
+        404,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    nft: NftAdapter | None = None,
+    addresses: AddressBook | None = None,
+    conntrack: Conntrack | None = None,
+) -> FastAPI:
+    url = settings.database_url
+    ensure_sqlite_dir(url)
+    engine = make_engine(url)
+    session_factory = make_session_factory(engine)
+    adapter = nft if nft is not None else LibNftAdapter()
+    if addresses is None:
+        addresses = (
+            NetlinkAddressBook() if settings.vip_check else StaticAddressBook(any_address="")
+        )
+    reconciler = Reconciler(adapter=adapter, session_factory=session_factory)
+    uow = UnitOfWork(
+        session_factory=session_factory,
+        reconciler=reconciler,
+        conntrack=conntrack if conntrack is not None else NetlinkConntrack(),
+    )
+    keys = KeyStore(session_factory)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate, url)
+        if settings.zapi_key:
+            keys.set(settings.zapi_key)
+        elif not keys.configured():
+            key = generate_key()
+            keys.set(key)
+            # Shown once: only its hash is stored.
+            print(f"kernlb: generated ZAPI key (shown only once): {key}", flush=True)
+        await asyncio.to_thread(reconciler.full_sync)
+        task = None
+        if settings.resync_interval > 0:
+            task = asyncio.create_task(_resync_forever(reconciler, settings.resync_interval))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            engine.dispose()
+
+    app = FastAPI(
+        title="kernlb ZAPI v3.1",
+        version=__version__,
+        description="ZAPI v3.1 management API of kernlb, a Linux-kernel (nftables) load balancer.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.reconciler = reconciler
+    app.state.keys = keys
+    app.state.farms = FarmService(uow, addresses)
+    app.state.backends = BackendService(uow)
+
+    for index, base in enumerate(BASE_PATHS):
+        for module in (system, farms, backends):
+            # The v3 alias answers the same routes but is left out of the OpenAPI document.
+            app.include_router(module.router, prefix=base, include_in_schema=index == 0)
+
+    @app.middleware("http")
+    async def zapi_gate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.method == "OPTIONS":
+            response: Response = ZapiResponse({}, 200, headers=CORS_PREFLIGHT_HEADERS)
+        elif request.url.path in UNAUTHENTICATED_PATHS or keys_ok(request):
+            response = await call_next(request)
+        else:
+            response = ZapiResponse(Unauthorized().body(), 401)
+        response.headers.update(NO_CACHE_HEADERS)
+        response.headers["Access-Control-Allow-Origin"] = (
+            "*" if _presented_key(request) else f"https://{request.headers.get('host', '')}/"
+        )
+        return response
+
+    def keys_ok(request: Request) -> bool:
+        return keys.verify(_presented_key(request))
+
+    @app.exception_handler(ZapiError)
+    async def zapi_error(_request: Request, exc: ZapiError) -> ZapiResponse:
+        return ZapiResponse(exc.body(), exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> ZapiResponse:
+        if exc.status_code in (404, 405):
+            return _not_found(request.url.path)
+        return ZapiResponse(
+            {"description": "HTTP error", "error": "true", "message": str(exc.detail)},
+            exc.status_code if 400 <= exc.status_code < 600 else 400,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> ZapiResponse:
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else "request"
+        return ZapiResponse(
+            {
+                "description": f"{request.method} {zapi_path(request.url.path)}",
+                "error": "true",
+                "message": f"Invalid {where}.",
+            },
+            400,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> ZapiResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return ZapiResponse(
+            {
+                "description": f"{request.method} {zapi_path(request.url.path)}",
+                "error": "true",
+                "message": "Internal server error; the details are in the server log.",
+            },
+            500,
+        )
+
+    return app
+
+
+async def _resync_forever(reconciler: Reconciler, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(reconciler.check_drift)
+        except Exception:
+            log.exception("periodic reconcile failed")
+
+
+def state_file(settings: Settings, name: str) -> Path:
+    return settings.state_dir / name

@@ -1,0 +1,37 @@
+"""Which interface holds an address (the VIP check), read over netlink."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Protocol
+
+
+class AddressBook(Protocol):
+    def interface_of(self, ip: str) -> str | None: ...
+
+
+class NetlinkAddressBook:
+    def interface_of(self, ip: str) -> str | None:
+        from pyroute2 import IPRoute
+
+        wanted = ipaddress.ip_address(ip)
+        with IPRoute() as ipr:
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+            for addr in ipr.get_addr():
+                value = addr.get_attr("IFA_ADDRESS") or addr.get_attr("IFA_LOCAL")
+                if value and ipaddress.ip_address(value) == wanted:
+                    label = addr.get_attr("IFA_LABEL")
+                    return str(label or names.get(addr["index"], ""))
+        return None
+
+
+class StaticAddressBook:
+    """Fixed addresses (tests), or a permissive book when the operator disabled the check."""
+
+    def __init__(self, addresses: dict[str, str] | None = None, *, any_address: str = "") -> None:
+        self._addresses = {str(ipaddress.ip_address(k)): v for k, v in (addresses or {}).items()}
+        self._any = any_address
+
+    def interface_of(self, ip: str) -> str | None:
+        found = self._addresses.get(str(ipaddress.ip_address(ip)))
+        return found if found is not None else (self._any or None)

@@ -1,0 +1,99 @@
+"""The only code that talks to libnftables.
+
+Thin on purpose: apply a JSON batch, list kernlb's table.  One long-lived context; no echo
+or handle output (they make every batch 10-20x slower on large rulesets).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Protocol
+
+from app.nft.diff import KernelSet, KernelSummary
+from app.nft.render import FAMILY, TABLE
+
+log = logging.getLogger(__name__)
+
+Json = Any
+
+
+class NftError(Exception):
+    """The kernel (or libnftables) refused a batch; nothing of it was applied."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NftAdapter(Protocol):
+    def apply(self, commands: list[dict[str, Json]]) -> None: ...
+
+    def summary(self) -> KernelSummary | None: ...
+
+
+def summarise_listing(objects: list[dict[str, Json]]) -> KernelSummary | None:
+    """Reduce an `nft -j list table` listing to the parts reconciliation compares."""
+    chains: dict[str, int] = {}
+    sets: dict[str, KernelSet] = {}
+    seen_table = False
+    for item in objects:
+        if "table" in item:
+            seen_table = True
+        elif "chain" in item:
+            chains.setdefault(item["chain"]["name"], 0)
+        elif "rule" in item:
+            name = item["rule"]["chain"]
+            chains[name] = chains.get(name, 0) + 1
+        elif "set" in item or "map" in item:
+            kind = "set" if "set" in item else "map"
+            body = item[kind]
+            flags = body.get("flags", [])
+            sets[body["name"]] = KernelSet(
+                kind=kind,
+                type=body.get("type"),
+                map=body.get("map"),
+                flags=tuple(flags if isinstance(flags, list) else [flags]),
+                timeout=body.get("timeout"),
+                elements=len(body.get("elem", [])),
+            )
+    if not seen_table:
+        return None
+    return KernelSummary(chains=chains, sets=sets)
+
+
+class LibNftAdapter:
+    """libnftables through the `nftables` binding (pip-nftables)."""
+
+    def __init__(self) -> None:
+        import nftables  # imported here: only this adapter may load the binding
+
+        self._nft = nftables.Nftables()
+        self._nft.set_json_output(True)
+        self._nft.set_handle_output(False)
+        self._nft.set_echo_output(False)
+        self._lock = threading.Lock()
+
+    def apply(self, commands: list[dict[str, Json]]) -> None:
+        if not commands:
+            return
+        payload = {"nftables": commands}
+        with self._lock:
+            rc, _out, err = self._nft.json_cmd(payload)
+        if rc != 0:
+            # libnftables JSON errors carry no location: keep the batch in the log.
+            log.error("nftables rejected a batch: %s", err.strip())
+            log.debug("rejected batch: %s", json.dumps(payload))
+            raise NftError(err.strip() or f"nftables returned {rc}")
+
+    def summary(self) -> KernelSummary | None:
+        cmd = {"nftables": [{"list": {"table": {"family": FAMILY, "name": TABLE}}}]}
+        with self._lock:
+            rc, out, err = self._nft.json_cmd(cmd)
+        if rc != 0:
+            if "No such file or directory" in err:
+                return None
+            raise NftError(err.strip())
+        objects = out.get("nftables", []) if isinstance(out, dict) else []
+        return summarise_listing(objects)

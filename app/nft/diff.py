@@ -1,0 +1,263 @@
+"""From two rulesets (or a ruleset and what the kernel holds) to one minimal nftables batch.
+
+Pure functions.  Order inside a batch matters to the kernel: objects are declared before
+anything references them, references are removed before what they point to is deleted.
+The whole batch is one transaction, so packets see the old ruleset or the new one, never
+a mixture, and never an empty chain or map in between.
+
+Dynamic sets (persistence entries filled by the packet path) are never flushed or
+re-declared unless their definition changes: clients stay stuck to their backends across
+unrelated changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.nft.render import FAMILY, TABLE, Chain, Fragment, Ruleset, SetDecl
+
+Json = Any
+Command = dict[str, Json]
+
+
+@dataclass(frozen=True)
+class KernelSet:
+    kind: str  # "set" | "map"
+    type: Json
+    map: Json | None = None
+    flags: tuple[str, ...] = ()
+    timeout: int | None = None
+    elements: int = 0
+
+
+@dataclass(frozen=True)
+class KernelSummary:
+    """What the kernel's kernlb table holds, reduced to what reconciliation compares."""
+
+    chains: dict[str, int] = field(default_factory=dict)  # chain -> number of rules
+    sets: dict[str, KernelSet] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    declare: list[Command] = field(default_factory=list)
+    flush: list[Command] = field(default_factory=list)
+    delete_elements: list[Command] = field(default_factory=list)
+    delete_objects: list[Command] = field(default_factory=list)
+    redeclare: list[Command] = field(default_factory=list)
+    rules: list[Command] = field(default_factory=list)
+    add_elements: list[Command] = field(default_factory=list)
+
+    def commands(self) -> list[Command]:
+        return [
+            *self.declare,
+            *self.flush,
+            *self.delete_elements,
+            *self.delete_objects,
+            *self.redeclare,
+            *self.rules,
+            *self.add_elements,
+        ]
+
+
+def table_command() -> Command:
+    return {"add": {"table": {"family": FAMILY, "name": TABLE}}}
+
+
+def _ref(name: str) -> dict[str, Json]:
+    return {"family": FAMILY, "table": TABLE, "name": name}
+
+
+def _rule_commands(name: str, chain: Chain) -> Iterator[Command]:
+    for expr in chain.rules:
+        yield {
+            "add": {"rule": {"family": FAMILY, "table": TABLE, "chain": name, "expr": list(expr)}}
+        }
+
+
+def _element_command(verb: str, map_name: str, items: list[Json]) -> Command:
+    return {verb: {"element": {**_ref(map_name), "elem": items}}}
+
+
+def _iter_fragments(ruleset: Ruleset) -> Iterable[tuple[object, Fragment]]:
+    yield "skeleton", ruleset.skeleton
+    yield from ruleset.farms.items()
+
+
+def _diff_fragment(old: Fragment, new: Fragment, batch: _Batch) -> None:
+    redefined_sets = {
+        name for name, decl in new.sets.items() if name in old.sets and old.sets[name] != decl
+    }
+    for name, chain in new.chains.items():
+        before = old.chains.get(name)
+        if before is None:
+            batch.declare.append({"add": {"chain": chain.decl}})
+            batch.rules.extend(_rule_commands(name, chain))
+        elif before != chain or redefined_sets:
+            batch.flush.append({"flush": {"chain": _ref(name)}})
+            batch.rules.extend(_rule_commands(name, chain))
+    for name in old.chains.keys() - new.chains.keys():
+        batch.flush.append({"flush": {"chain": _ref(name)}})
+        batch.delete_objects.append({"delete": {"chain": _ref(name)}})
+    for name, decl in new.sets.items():
+        if name not in old.sets:
+            batch.declare.append({"add": {decl.kind: decl.decl}})
+        elif name in redefined_sets:
+            old_decl = old.sets[name]
+            batch.delete_objects.append({"delete": {old_decl.kind: _ref(name)}})
+            batch.redeclare.append({"add": {decl.kind: decl.decl}})
+    for name in old.sets.keys() - new.sets.keys():
+        batch.delete_objects.append({"delete": {old.sets[name].kind: _ref(name)}})
+    for map_name in sorted(old.elements.keys() | new.elements.keys()):
+        before_items = old.elements.get(map_name, {})
+        after_items = new.elements.get(map_name, {})
+        removed = [
+            item[0]
+            for key, item in before_items.items()
+            if key not in after_items or after_items[key] != item
+        ]
+        added = [
+            [item[0], item[1]]
+            for key, item in after_items.items()
+            if key not in before_items or before_items[key] != item
+        ]
+        if removed:
+            batch.delete_elements.append(_element_command("delete", map_name, removed))
+        if added:
+            batch.add_elements.append(_element_command("add", map_name, added))
+
+
+def diff(old: Ruleset, new: Ruleset) -> list[Command]:
+    """The minimal batch that turns the applied `old` ruleset into `new`."""
+    batch = _Batch()
+    empty = Fragment()
+    owners_old = dict(_iter_fragments(old))
+    owners_new = dict(_iter_fragments(new))
+    for owner in _ordered_owners(owners_old, owners_new):
+        before = owners_old.get(owner, empty)
+        after = owners_new.get(owner, empty)
+        if before is after or before == after:
+            continue
+        _diff_fragment(before, after, batch)
+    return batch.commands()
+
+
+def _ordered_owners(a: dict[object, Fragment], b: dict[object, Fragment]) -> list[object]:
+    farm_ids = sorted(k for k in a.keys() | b.keys() if isinstance(k, int))
+    return ["skeleton", *farm_ids]
+
+
+def _merged(ruleset: Ruleset) -> Fragment:
+    chains: dict[str, Chain] = {}
+    sets: dict[str, SetDecl] = {}
+    elements: dict[str, dict[str, tuple[Json, Json]]] = {}
+    for _, fragment in _iter_fragments(ruleset):
+        chains.update(fragment.chains)
+        sets.update(fragment.sets)
+        for map_name, items in fragment.elements.items():
+            elements.setdefault(map_name, {}).update(items)
+    return Fragment(chains=chains, sets=sets, elements=elements)
+
+
+def _set_matches(decl: SetDecl, kernel: KernelSet) -> bool:
+    if decl.kind != kernel.kind:
+        return False
+    want_type = decl.decl["type"]
+    if _as_tuple(want_type) != _as_tuple(kernel.type):
+        return False
+    if decl.kind == "map" and decl.decl.get("map") != kernel.map:
+        return False
+    if "interval" in decl.decl.get("flags", []) and "interval" not in kernel.flags:
+        return False
+    return not (decl.dynamic and decl.decl.get("timeout") != kernel.timeout)
+
+
+def _as_tuple(value: Json) -> tuple[Json, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
+
+
+def sync(new: Ruleset, kernel: KernelSummary | None) -> list[Command]:
+    """One atomic batch that makes the kernel hold exactly `new`, whatever it holds now.
+
+    Used at start-up and for drift repair.  Existing chains and static maps are flushed and
+    refilled inside the same transaction (no window without rules); dynamic sets whose
+    definition still matches are kept with their entries; objects kernlb no longer wants
+    are deleted.  `kernel=None` means the table does not exist.
+    """
+    want = _merged(new)
+    have = kernel or KernelSummary()
+    batch = _Batch()
+    batch.declare.append(table_command())
+    for name in sorted(want.chains):
+        batch.declare.append({"add": {"chain": want.chains[name].decl}})
+    for name in sorted(have.chains):
+        batch.flush.append({"flush": {"chain": _ref(name)}})
+        if name not in want.chains:
+            batch.delete_objects.append({"delete": {"chain": _ref(name)}})
+    for name in sorted(want.sets):
+        decl = want.sets[name]
+        present = have.sets.get(name)
+        if present is None:
+            batch.declare.append({"add": {decl.kind: decl.decl}})
+        elif not _set_matches(decl, present):
+            batch.delete_objects.append({"delete": {present.kind: _ref(name)}})
+            batch.redeclare.append({"add": {decl.kind: decl.decl}})
+        elif not decl.dynamic:
+            batch.flush.append({"flush": {decl.kind: _ref(name)}})
+    for name in sorted(have.sets.keys() - want.sets.keys()):
+        batch.delete_objects.append({"delete": {have.sets[name].kind: _ref(name)}})
+    for name in sorted(want.chains):
+        batch.rules.extend(_rule_commands(name, want.chains[name]))
+    for map_name in sorted(want.elements):
+        items = [[key, value] for key, value in want.elements[map_name].values()]
+        if items:
+            batch.add_elements.append(_element_command("add", map_name, items))
+    return batch.commands()
+
+
+def expected_summary(ruleset: Ruleset) -> KernelSummary:
+    """What the kernel should report after `ruleset` was applied (for drift checks)."""
+    merged = _merged(ruleset)
+    chains = {name: len(chain.rules) for name, chain in merged.chains.items()}
+    sets = {}
+    for name, decl in merged.sets.items():
+        sets[name] = KernelSet(
+            kind=decl.kind,
+            type=decl.decl["type"],
+            map=decl.decl.get("map"),
+            flags=tuple(decl.decl.get("flags", ())),
+            timeout=decl.decl.get("timeout"),
+            elements=len(merged.elements.get(name, {})),
+        )
+    return KernelSummary(chains=chains, sets=sets)
+
+
+def drift(expected: KernelSummary, actual: KernelSummary | None) -> list[str]:
+    """Human-readable differences between what kernlb applied and what the kernel holds."""
+    if actual is None:
+        return ["table inet kernlb is missing"]
+    problems: list[str] = []
+    for name, count in sorted(expected.chains.items()):
+        have = actual.chains.get(name)
+        if have is None:
+            problems.append(f"chain {name} is missing")
+        elif have != count:
+            problems.append(f"chain {name} has {have} rules, expected {count}")
+    problems.extend(
+        f"unexpected chain {name}" for name in sorted(actual.chains.keys() - expected.chains.keys())
+    )
+    for name, want in sorted(expected.sets.items()):
+        got = actual.sets.get(name)
+        if got is None:
+            problems.append(f"{want.kind} {name} is missing")
+        elif want.timeout is None and got.elements != want.elements:
+            # static maps only: dynamic sets are filled by traffic
+            problems.append(
+                f"{want.kind} {name} has {got.elements} elements, expected {want.elements}"
+            )
+    problems.extend(
+        f"unexpected set {name}" for name in sorted(actual.sets.keys() - expected.sets.keys())
+    )
+    return problems

@@ -1,0 +1,417 @@
+"""Pure renderer: desired state (FarmSpec) -> nftables JSON objects.
+
+Same input, same output: everything is ordered deterministically and every number (marks,
+slot offsets, hash seeds) is derived from stable database ids.  No clock, no I/O.
+
+Layout (see docs/dataplane.md):
+- `sched` (filter prerouting, mangle): new connections are dispatched in O(1) by verdict maps
+  keyed on `l4proto . daddr . dport` (exact ports, then port ranges), `l4proto . daddr`
+  (farms on every port) and `daddr` (protocol all); `goto` the farm chain.
+- `f-<farm id>`: persistence, then scheduling: a hash or counter plus the farm's slot offset
+  goes into the packet mark and the shared `slot` chain maps it (map `slots`) to the backend
+  mark, which lands in the conntrack mark.
+- `nat-pre` (dstnat): DNAT by the backend mark (`bea4`/`bea6` address, `bep` port).
+- `nat-post` (srcnat): masquerade connections whose mark carries the masquerade bit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.domain.model import BackendSpec, FarmSpec
+from app.domain.rules import dispatch_level, schedulable, transports_of
+
+Json = Any
+
+FAMILY = "inet"
+TABLE = "kernlb"
+
+BACKEND_MASK = 0x00FFFFFF  # bits 0-23: backend mark (16.7 M backends)
+MASQUERADE_BIT = 0x80000000
+SLOTS_PER_FARM = 4096  # slot keys of farm N are N*4096 .. N*4096+4095 (farm ids < 2^20)
+MAX_FARM_ID = (1 << 20) - 1
+MAX_BACKEND_MARK = BACKEND_MASK
+PERSIST_SET_SIZE = 262144
+
+# Base chain priorities: mangle, dstnat, srcnat.
+PRIO_SCHED = -150
+PRIO_DSTNAT = -100
+PRIO_SRCNAT = 100
+
+
+@dataclass(frozen=True)
+class Chain:
+    decl: dict[str, Json]  # body of {"add": {"chain": decl}}
+    rules: tuple[tuple[Json, ...], ...]  # each rule is a tuple of statements ("expr")
+
+
+@dataclass(frozen=True)
+class SetDecl:
+    kind: str  # "map" | "set"
+    decl: dict[str, Json]
+    dynamic: bool = False  # filled by the packet path: never flushed, never re-added
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """The objects one owner (the global skeleton or one farm) puts into the table."""
+
+    chains: dict[str, Chain] = field(default_factory=dict)
+    sets: dict[str, SetDecl] = field(default_factory=dict)
+    # map name -> canonical key -> (key, value)
+    elements: dict[str, dict[str, tuple[Json, Json]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    skeleton: Fragment
+    farms: dict[int, Fragment]
+
+
+# -- small JSON builders -------------------------------------------------------------------
+
+
+def _ct_mark() -> Json:
+    return {"ct": {"key": "mark"}}
+
+
+def _meta(key: str) -> Json:
+    return {"meta": {"key": key}}
+
+
+def _payload(protocol: str, field_name: str) -> Json:
+    return {"payload": {"protocol": protocol, "field": field_name}}
+
+
+def _set_ct_mark(value: Json) -> Json:
+    return {"mangle": {"key": _ct_mark(), "value": value}}
+
+
+def _set_meta_mark(value: Json) -> Json:
+    return {"mangle": {"key": _meta("mark"), "value": value}}
+
+
+def _backend_of_ct_mark() -> Json:
+    return {"&": [_ct_mark(), BACKEND_MASK]}
+
+
+def _ct_new() -> Json:
+    return {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}}
+
+
+def canonical(value: Json) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _chain_decl(name: str, **hook: Json) -> dict[str, Json]:
+    return {"family": FAMILY, "table": TABLE, "name": name, **hook}
+
+
+def _ip_proto(family: int) -> str:
+    return "ip" if family == 4 else "ip6"
+
+
+def _addr_type(family: int) -> str:
+    return "ipv4_addr" if family == 4 else "ipv6_addr"
+
+
+# -- skeleton ------------------------------------------------------------------------------
+
+DISPATCH_MAPS = {
+    # (family, level) -> map name
+    (4, "ports"): "disp4",
+    (4, "ranges"): "disp4r",
+    (4, "proto"): "disp4p",
+    (4, "vip"): "disp4a",
+    (6, "ports"): "disp6",
+    (6, "ranges"): "disp6r",
+    (6, "proto"): "disp6p",
+    (6, "vip"): "disp6a",
+}
+
+
+def _map_decl(name: str, key_type: Json, data: str, flags: list[str] | None = None) -> SetDecl:
+    decl: dict[str, Json] = {"family": FAMILY, "table": TABLE, "name": name, "type": key_type}
+    decl["map"] = data
+    if flags:
+        decl["flags"] = flags
+    return SetDecl("map", decl)
+
+
+def _dispatch_key(family: int, level: str) -> Json:
+    ip = _ip_proto(family)
+    if level in ("ports", "ranges"):
+        return {"concat": [_meta("l4proto"), _payload(ip, "daddr"), _payload("th", "dport")]}
+    if level == "proto":
+        return {"concat": [_meta("l4proto"), _payload(ip, "daddr")]}
+    return _payload(ip, "daddr")
+
+
+def render_skeleton() -> Fragment:
+    sets: dict[str, SetDecl] = {}
+    dispatch_rules: list[tuple[Json, ...]] = []
+    for family in (4, 6):
+        addr = _addr_type(family)
+        for level in ("ports", "ranges", "proto", "vip"):
+            name = DISPATCH_MAPS[(family, level)]
+            if level in ("ports", "ranges"):
+                key_type: Json = ["inet_proto", addr, "inet_service"]
+            elif level == "proto":
+                key_type = ["inet_proto", addr]
+            else:
+                key_type = addr
+            flags = ["interval"] if level == "ranges" else None
+            sets[name] = _map_decl(name, key_type, "verdict", flags)
+            # Most specific first; farm chains are entered with goto, so a farm that
+            # matched never falls through to a less specific map.
+            dispatch_rules.append(
+                (_ct_new(), {"vmap": {"key": _dispatch_key(family, level), "data": f"@{name}"}})
+            )
+    sets["slots"] = _map_decl("slots", "mark", "mark")
+    sets["bea4"] = _map_decl("bea4", "mark", "ipv4_addr")
+    sets["bea6"] = _map_decl("bea6", "mark", "ipv6_addr")
+    sets["bep"] = _map_decl("bep", "mark", "inet_service")
+
+    nat_pre: list[tuple[Json, ...]] = []
+    for family, addr_map in ((4, "bea4"), (6, "bea6")):
+        ip = _ip_proto(family)
+        addr_lookup: Json = {"map": {"key": _backend_of_ct_mark(), "data": f"@{addr_map}"}}
+        port_lookup: Json = {"map": {"key": _backend_of_ct_mark(), "data": "@bep"}}
+        # A lookup miss makes a rule not match: backends with a port take the first rule,
+        # backends without one (keep the client's port) the second.
+        nat_pre.append(
+            (
+                {
+                    "match": {
+                        "op": "==",
+                        "left": _meta("l4proto"),
+                        "right": {"set": ["tcp", "udp", "sctp"]},
+                    }
+                },
+                {"dnat": {"family": ip, "addr": addr_lookup, "port": port_lookup}},
+            )
+        )
+        nat_pre.append(({"dnat": {"family": ip, "addr": addr_lookup}},))
+    nat_post: list[tuple[Json, ...]] = [
+        (
+            {"match": {"op": "!=", "left": {"&": [_ct_mark(), MASQUERADE_BIT]}, "right": 0}},
+            {"masquerade": None},
+        )
+    ]
+    slot_rules: list[tuple[Json, ...]] = [
+        (_set_ct_mark({"map": {"key": _meta("mark"), "data": "@slots"}}),),
+        # The packet mark was scratch space for the slot key: clear it.
+        (_set_meta_mark(0),),
+    ]
+    chains = {
+        "sched": Chain(
+            _chain_decl(
+                "sched", type="filter", hook="prerouting", prio=PRIO_SCHED, policy="accept"
+            ),
+            tuple(dispatch_rules),
+        ),
+        "nat-pre": Chain(
+            _chain_decl(
+                "nat-pre", type="nat", hook="prerouting", prio=PRIO_DSTNAT, policy="accept"
+            ),
+            tuple(nat_pre),
+        ),
+        "nat-post": Chain(
+            _chain_decl(
+                "nat-post", type="nat", hook="postrouting", prio=PRIO_SRCNAT, policy="accept"
+            ),
+            tuple(nat_post),
+        ),
+        "slot": Chain(_chain_decl("slot"), tuple(slot_rules)),
+    }
+    return Fragment(chains=chains, sets=sets, elements={})
+
+
+# -- farms ---------------------------------------------------------------------------------
+
+
+def farm_chain_name(farm_id: int) -> str:
+    return f"f-{farm_id}"
+
+
+def persist_set_name(farm_id: int) -> str:
+    return f"p-{farm_id}"
+
+
+def slot_offset(farm_id: int) -> int:
+    return farm_id * SLOTS_PER_FARM
+
+
+def hash_seed(farm_id: int) -> int:
+    """A fixed seed per farm, so re-rendering never moves hashed flows (Knuth's multiplier)."""
+    return (farm_id * 0x9E3779B1) & 0xFFFFFFFF
+
+
+def mark_flags(farm: FarmSpec) -> int:
+    return MASQUERADE_BIT if farm.nattype == "nat" else 0
+
+
+def slot_table(backends: tuple[BackendSpec, ...]) -> list[BackendSpec]:
+    """Weight-expanded slots: each schedulable backend appears `weight` times, in id order."""
+    return [b for b in backends for _ in range(b.weight)]
+
+
+def _persist_key(farm: FarmSpec) -> tuple[list[Json], list[str]]:
+    ip = _ip_proto(farm.family)
+    addr = _addr_type(farm.family)
+    match farm.persistence:
+        case "ip":
+            return [_payload(ip, "saddr")], [addr]
+        case "srcport":
+            return [_payload("th", "sport")], ["inet_service"]
+        case "srcmac":
+            return [_payload("ether", "saddr")], ["ether_addr"]
+        case "srcip_srcport":
+            return [_payload(ip, "saddr"), _payload("th", "sport")], [addr, "inet_service"]
+        case "srcip_dstport":
+            return [_payload(ip, "saddr"), _payload("th", "dport")], [addr, "inet_service"]
+    raise ValueError(f"unknown persistence {farm.persistence!r}")
+
+
+def _scheduler(farm: FarmSpec, total: int) -> Json:
+    offset = slot_offset(farm.id)
+    ip = _ip_proto(farm.family)
+    match farm.algorithm:
+        case "roundrobin":
+            return {"numgen": {"mode": "inc", "mod": total, "offset": offset}}
+        case "hash_srcip":
+            return {
+                "jhash": {
+                    "mod": total,
+                    "seed": hash_seed(farm.id),
+                    "offset": offset,
+                    "expr": _payload(ip, "saddr"),
+                }
+            }
+        case "hash_srcip_srcport":
+            return {
+                "jhash": {
+                    "mod": total,
+                    "seed": hash_seed(farm.id),
+                    "offset": offset,
+                    "expr": {"concat": [_payload(ip, "saddr"), _payload("th", "sport")]},
+                }
+            }
+        case "symhash":
+            return {"symhash": {"mod": total, "offset": offset}}
+        case _:  # weight, leastconn (leastconn adjusts weights, not the expression)
+            return {"numgen": {"mode": "random", "mod": total, "offset": offset}}
+
+
+def _farm_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
+    chosen = schedulable(farm.backends)
+    if not chosen:
+        # Nothing can take the connection: refuse it now rather than let it hit the LB.
+        return (({"reject": None},),)
+    flags = mark_flags(farm)
+    rules: list[tuple[Json, ...]] = []
+    if farm.persistence:
+        key, _ = _persist_key(farm)
+        elem = {"concat": [*key, _ct_mark()]}
+        set_ref = f"@{persist_set_name(farm.id)}"
+        chosen_marks = {b.mark for b in chosen}
+        for backend in sorted(farm.backends, key=lambda b: b.zapi_id):
+            mark = backend.mark | flags
+            if backend.mark in chosen_marks:
+                # Honour a remembered backend only while it is schedulable.
+                rules.append(
+                    (
+                        _set_ct_mark(mark),
+                        {"match": {"op": "==", "left": elem, "right": set_ref}},
+                        {"set": {"op": "update", "elem": elem, "set": set_ref}},
+                        {"accept": None},
+                    )
+                )
+            else:
+                rules.append(
+                    (_set_ct_mark(mark), {"set": {"op": "delete", "elem": elem, "set": set_ref}})
+                )
+        rules.append((_set_ct_mark(0),))
+        total = len(slot_table(chosen))
+        rules.append((_set_meta_mark(_scheduler(farm, total)), {"jump": {"target": "slot"}}))
+        rules.append(({"set": {"op": "update", "elem": elem, "set": set_ref}},))
+    else:
+        total = len(slot_table(chosen))
+        rules.append((_set_meta_mark(_scheduler(farm, total)), {"goto": {"target": "slot"}}))
+    return tuple(rules)
+
+
+def _dispatch_elements(farm: FarmSpec) -> dict[str, dict[str, tuple[Json, Json]]]:
+    verdict = {"goto": {"target": farm_chain_name(farm.id)}}
+    out: dict[str, dict[str, tuple[Json, Json]]] = {}
+
+    def put(map_name: str, key: Json) -> None:
+        out.setdefault(map_name, {})[canonical(key)] = (key, verdict)
+
+    family = farm.family
+    level = dispatch_level(farm)
+    if level == "vip":
+        put(DISPATCH_MAPS[(family, "vip")], farm.vip)
+    elif level == "proto":
+        for proto in transports_of(farm.protocol):
+            put(DISPATCH_MAPS[(family, "proto")], {"concat": [proto, farm.vip]})
+    else:
+        assert farm.ports is not None
+        for proto in transports_of(farm.protocol):
+            for ports in farm.ports:
+                if ports.is_single:
+                    put(
+                        DISPATCH_MAPS[(family, "ports")], {"concat": [proto, farm.vip, ports.first]}
+                    )
+                else:
+                    key = {"concat": [proto, farm.vip, {"range": [ports.first, ports.last]}]}
+                    put(DISPATCH_MAPS[(family, "ranges")], key)
+    return out
+
+
+def render_farm(farm: FarmSpec) -> Fragment:
+    """The objects of one farm; a stopped farm has none."""
+    if not farm.running:
+        return Fragment()
+    chain = farm_chain_name(farm.id)
+    chains = {chain: Chain(_chain_decl(chain), _farm_rules(farm))}
+    sets: dict[str, SetDecl] = {}
+    if farm.persistence:
+        _, types = _persist_key(farm)
+        name = persist_set_name(farm.id)
+        sets[name] = SetDecl(
+            "set",
+            {
+                "family": FAMILY,
+                "table": TABLE,
+                "name": name,
+                "type": [*types, "mark"],
+                "flags": ["timeout"],
+                "timeout": farm.ttl,
+                "size": PERSIST_SET_SIZE,
+            },
+            dynamic=True,
+        )
+    elements = _dispatch_elements(farm)
+    flags = mark_flags(farm)
+    chosen = schedulable(farm.backends)
+    offset = slot_offset(farm.id)
+    slots = elements.setdefault("slots", {})
+    for index, backend in enumerate(slot_table(chosen)):
+        key = offset + index
+        slots[canonical(key)] = (key, backend.mark | flags)
+    addr_map = "bea4" if farm.family == 4 else "bea6"
+    for backend in farm.backends:
+        elements.setdefault(addr_map, {})[canonical(backend.mark)] = (backend.mark, backend.ip)
+        if backend.port is not None:
+            elements.setdefault("bep", {})[canonical(backend.mark)] = (backend.mark, backend.port)
+    return Fragment(chains=chains, sets=sets, elements={k: v for k, v in elements.items() if v})
+
+
+def render(farms: list[FarmSpec]) -> Ruleset:
+    return Ruleset(
+        skeleton=render_skeleton(),
+        farms={farm.id: render_farm(farm) for farm in sorted(farms, key=lambda f: f.id)},
+    )

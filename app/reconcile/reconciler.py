@@ -1,0 +1,153 @@
+"""Keeps the kernel equal to the database.
+
+- `stage` renders the farms a request touched, from the request's own uncommitted session,
+  and applies the diff against what was last applied as one batch.  If the kernel refuses,
+  the caller rolls the transaction back: database and kernel stay as they were.
+- `confirm` makes the staged ruleset the applied one once the database committed.
+- `full_sync` (start-up, drift repair, recovery after a failed commit) rebuilds the whole
+  desired state from the database and makes the kernel match it in one atomic batch.
+
+One writer at a time: `lock` is held for the whole unit of work (validate, write, apply,
+commit), so the applied state always describes the kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from app.db.models import Farm
+from app.db.repositories import all_farm_specs, farm_spec
+from app.domain.model import FarmSpec
+from app.errors import KernelRejected
+from app.nft.adapter import NftAdapter, NftError
+from app.nft.diff import diff, drift, expected_summary, sync
+from app.nft.render import Ruleset, render, render_farm, render_skeleton
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileStats:
+    batches: int = 0
+    failures: int = 0
+    full_syncs: int = 0
+    repairs: int = 0
+    last_success: float | None = None
+    last_duration: float = 0.0
+    last_error: str = ""
+
+
+@dataclass
+class _Staged:
+    ruleset: Ruleset
+    specs: dict[int, FarmSpec] = field(default_factory=dict)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        adapter: NftAdapter,
+        session_factory: Callable[[], Session],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.adapter = adapter
+        self.session_factory = session_factory
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.stats = ReconcileStats()
+        self._applied: Ruleset | None = None
+        self._specs: dict[int, FarmSpec] = {}
+        self._staged: _Staged | None = None
+
+    # -- per request -----------------------------------------------------------------------
+
+    def specs(self) -> dict[int, FarmSpec]:
+        """The desired state last applied (read-only view)."""
+        return self._specs
+
+    def stage(self, session: Session, farm_ids: Iterable[int]) -> None:
+        with self.lock:
+            if self._applied is None:
+                raise RuntimeError("reconciler used before the initial sync")
+            specs = dict(self._specs)
+            farms = dict(self._applied.farms)
+            for farm_id in set(farm_ids):
+                farm = session.get(Farm, farm_id)
+                if farm is None:
+                    specs.pop(farm_id, None)
+                    farms.pop(farm_id, None)
+                else:
+                    session.refresh(farm)
+                    spec = farm_spec(farm)
+                    specs[farm_id] = spec
+                    farms[farm_id] = render_farm(spec)
+            new = Ruleset(skeleton=self._applied.skeleton, farms=farms)
+            self._apply(diff(self._applied, new))
+            self._staged = _Staged(new, specs)
+
+    def confirm(self) -> None:
+        with self.lock:
+            if self._staged is not None:
+                self._applied = self._staged.ruleset
+                self._specs = self._staged.specs
+                self._staged = None
+
+    def abandon(self) -> None:
+        """The database did not commit what was staged: put the kernel back to the database."""
+        with self.lock:
+            staged, self._staged = self._staged, None
+            if staged is not None:
+                log.warning("transaction failed after the kernel accepted its batch; resyncing")
+                self.full_sync()
+
+    # -- whole state -----------------------------------------------------------------------
+
+    def full_sync(self) -> None:
+        with self.lock, self.session_factory() as session:
+            farms = all_farm_specs(session)
+            ruleset = render(farms)
+            kernel = self.adapter.summary()
+            self._apply(sync(ruleset, kernel))
+            self._applied = ruleset
+            self._specs = {f.id: f for f in farms}
+            self.stats.full_syncs += 1
+
+    def check_drift(self) -> list[str]:
+        """Compare the kernel with what was applied; repair from the database on any drift."""
+        with self.lock:
+            if self._applied is None:
+                self.full_sync()
+                return []
+            problems = drift(expected_summary(self._applied), self.adapter.summary())
+            if problems:
+                log.warning("nftables drift, repairing from the database: %s", "; ".join(problems))
+                self.stats.repairs += 1
+                self.full_sync()
+            return problems
+
+    def render_all(self) -> Ruleset:
+        with self.session_factory() as session:
+            return render(all_farm_specs(session))
+
+    def _apply(self, batch: list[dict[str, object]]) -> None:
+        started = time.perf_counter()
+        try:
+            self.adapter.apply(batch)
+        except NftError as exc:
+            self.stats.failures += 1
+            self.stats.last_error = exc.message
+            raise KernelRejected(f"The kernel rejected the change: {exc.message}") from exc
+        self.stats.batches += 1
+        self.stats.last_duration = time.perf_counter() - started
+        self.stats.last_success = self.clock()
+
+
+def skeleton_only() -> Ruleset:
+    return Ruleset(skeleton=render_skeleton(), farms={})

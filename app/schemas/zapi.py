@@ -1,0 +1,75 @@
+"""ZAPI v3.1 response bodies, in the JSON types real clients decode (zapi31.md section 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.db.models import Backend, Farm
+from app.domain.rules import parse_vport
+from app.services.farms import FarmView
+
+
+def vport_detail(vport: str) -> int | str:
+    """`GET /farms/NAME`: an integer for one single port, the multiport text otherwise."""
+    ports = parse_vport(vport)
+    if ports is not None and len(ports) == 1 and ports[0].is_single:
+        return ports[0].first
+    return vport
+
+
+def backend_status(backend: Backend) -> str:
+    if backend.maintenance:
+        return "maintenance"
+    if backend.health is not None and backend.health.state == "down":
+        return "down"
+    return "up"
+
+
+def backend_item(backend: Backend) -> dict[str, Any]:
+    return {
+        "id": backend.zapi_id,
+        "ip": backend.ip,
+        "port": backend.port,
+        "weight": backend.weight,
+        "priority": backend.priority,
+        "max_conns": backend.max_conns,
+        "status": backend_status(backend),
+    }
+
+
+def farm_list_item(view: FarmView) -> dict[str, Any]:
+    farm = view.farm
+    return {
+        "farmname": farm.name,
+        "profile": farm.profile,
+        "status": view.status,
+        "vip": farm.vip,
+        "vport": farm.vport,
+    }
+
+
+def farm_params(view: FarmView) -> dict[str, Any]:
+    farm: Farm = view.farm
+    return {
+        "algorithm": farm.algorithm,
+        "fgenabled": "true" if farm.fg_enabled else "false",
+        "fglog": "true" if farm.fg_log else "false",
+        "fgscript": farm.fg_script,
+        "fgtimecheck": farm.fg_timecheck,
+        "listener": "l4xnat",
+        "nattype": farm.nattype,
+        "persistence": farm.persistence,
+        "protocol": farm.protocol,
+        "status": view.status,
+        "ttl": farm.ttl,
+        "vip": farm.vip,
+        "vport": vport_detail(farm.vport),
+    }
+
+
+def farm_detail(view: FarmView) -> dict[str, Any]:
+    return {
+        "description": f"List farm {view.farm.name}",
+        "params": farm_params(view),
+        "backends": [backend_item(b) for b in view.farm.backends],
+    }

@@ -1,0 +1,343 @@
+"""Farm use cases: create, modify, delete, start/stop, read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.db import repositories as repo
+from app.db.models import Farm
+from app.domain.model import ALGORITHMS, TRANSPORTS, FarmSpec
+from app.domain.rules import PortSpecError, farm_status, farms_overlap, format_vport, parse_vport
+from app.errors import BadRequest, Gone, NotFound
+from app.net.addresses import AddressBook
+from app.nft.render import MAX_FARM_ID
+from app.services.uow import UnitOfWork
+from app.services.values import as_int, as_ip, ip_family, is_farm_name, vport_text
+
+UNSUPPORTED_PROFILES = ("http", "https", "gslb", "datalink")
+HELPER_PROTOCOLS = (
+    "ftp",
+    "tftp",
+    "sip",
+    "amanda",
+    "h323",
+    "irc",
+    "netbios-ns",
+    "pptp",
+    "sane",
+    "snmp",
+)
+PLANNED_NATTYPES = ("dsr", "stateless_dnat")
+PERSISTENCE_INPUT = {
+    "": "",
+    "none": "",
+    "ip": "ip",
+    "srcip": "ip",
+    "srcport": "srcport",
+    "srcmac": "srcmac",
+    "srcip_srcport": "srcip_srcport",
+    "srcip_dstport": "srcip_dstport",
+}
+
+
+@dataclass(frozen=True)
+class FarmView:
+    """A farm with its computed status, for the presenters."""
+
+    farm: Farm
+    status: str
+
+
+def status_of(farm: Farm) -> str:
+    return farm_status(repo.farm_spec(farm))
+
+
+def _spec_with(farm: Farm, **changes: Any) -> FarmSpec:
+    import dataclasses
+
+    return dataclasses.replace(repo.farm_spec(farm), **changes)
+
+
+def _check_overlap(session: Session, spec: FarmSpec, *, description: str, prefix: str = "") -> None:
+    for other in repo.other_farms(session, spec.id if spec.id > 0 else None):
+        if not other.running:
+            continue
+        if farms_overlap(spec, repo.farm_spec(other)):
+            raise BadRequest(
+                f"{prefix}The virtual IP and port {spec.vip} {format_vport(spec.ports)} "
+                f"({spec.protocol}) overlap with the running farm '{other.name}'.",
+                description=description,
+            )
+
+
+class FarmService:
+    def __init__(self, uow: UnitOfWork, addresses: AddressBook) -> None:
+        self.uow = uow
+        self.addresses = addresses
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def list(self) -> list[FarmView]:
+        with self.uow.read() as session:
+            return [FarmView(f, status_of(f)) for f in repo.list_farms(session)]
+
+    def get(self, name: str, *, description: str, message: str | None = None) -> FarmView:
+        with self.uow.read() as session:
+            farm = repo.get_farm(session, name)
+            if farm is None:
+                raise NotFound(
+                    message or f"The farmname {name} does not exist.", description=description
+                )
+            return FarmView(farm, status_of(farm))
+
+    # -- create ----------------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any]) -> tuple[FarmView, str, str]:
+        """Returns the farm, the interface holding its VIP, and the profile as given."""
+        name = body.get("farmname")
+        description = f"Creating farm '{name if isinstance(name, str) else ''}'"
+        if not is_farm_name(name):
+            raise BadRequest(
+                "The farm name is required to have alphabet letters, numbers or hypens (-) only.",
+                description=description,
+            )
+        assert isinstance(name, str)
+        with self.uow.write() as work:
+            session = work.session
+            if repo.get_farm(session, name) is not None:
+                raise BadRequest(
+                    "Error trying to create a new farm, the farm name already exists.",
+                    description=description,
+                )
+            profile = body.get("profile")
+            profile_l = profile.lower() if isinstance(profile, str) else ""
+            if profile_l in UNSUPPORTED_PROFILES:
+                raise BadRequest(
+                    f"The farm profile '{profile}' is not supported by kernlb yet; "
+                    "only l4xnat farms can be created.",
+                    description=description,
+                )
+            if profile_l != "l4xnat":
+                raise BadRequest("The farm's profile is not supported.", description=description)
+            vip = as_ip(body.get("vip"))
+            if vip is None:
+                raise BadRequest("Invalid vip.", description=description)
+            interface = self.addresses.interface_of(vip)
+            if interface is None:
+                raise BadRequest(
+                    "The vip IP must exist in some interface.", description=description
+                )
+            vport = vport_text(body.get("vport"))
+            try:
+                ports = parse_vport(vport) if vport is not None else None
+            except PortSpecError:
+                ports, vport = None, None
+            if vport is None:
+                raise BadRequest(
+                    "The virtual port must be an acceptable value and must be available.",
+                    description=description,
+                )
+            protocol = "all" if ports is None else "tcp"
+            spec = FarmSpec(id=0, name=name, vip=vip, ports=ports, protocol=protocol)
+            _check_overlap(session, spec, description=description)
+            farm = Farm(
+                name=name,
+                profile="l4xnat",
+                vip=vip,
+                vport=format_vport(ports),
+                protocol=protocol,
+                algorithm="weight",
+                nattype="nat",
+                persistence="",
+                ttl=60,
+                running=True,
+            )
+            session.add(farm)
+            session.flush()
+            if farm.id > MAX_FARM_ID:
+                raise BadRequest("The farm limit has been reached.", description=description)
+            work.touch(farm.id)
+            view = FarmView(farm, status_of(farm))
+        return view, interface, str(profile)
+
+    # -- modify ----------------------------------------------------------------------------
+
+    def modify(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate every field first, then apply them all in one transaction."""
+        description = f"Modify L4xNAT farm '{name}'"
+        echo = dict(body)
+        with self.uow.write() as work:
+            session = work.session
+            farm = repo.get_farm(session, name)
+            if farm is None:
+                raise NotFound(f"The farmname {name} does not exist.", description="Modify farm")
+            changes: dict[str, Any] = {}
+
+            def bad(message: str) -> BadRequest:
+                return BadRequest(message, description=description)
+
+            new_name = body.get("newfarmname")
+            if new_name is not None:
+                if new_name == "":
+                    raise bad("Invalid newfarmname, can't be blank.")
+                if not is_farm_name(new_name):
+                    raise bad("Invalid newfarmname.")
+                if new_name != farm.name:
+                    if farm.running:
+                        raise bad("Cannot change the farm name while running")
+                    if repo.get_farm(session, new_name) is not None:
+                        raise bad(f"The farm {new_name} already exists, try another name.")
+                    changes["name"] = new_name
+
+            algorithm = body.get("algorithm")
+            if algorithm is not None:
+                if algorithm == "":
+                    raise bad("Invalid algorithm, can't be blank.")
+                if algorithm == "prio":
+                    raise Gone("Not supported anymore.", description=description)
+                if algorithm not in ALGORITHMS:
+                    raise bad("Invalid algorithm.")
+                changes["algorithm"] = algorithm
+
+            persistence = body.get("persistence")
+            if persistence is not None:
+                if not isinstance(persistence, str) or persistence not in PERSISTENCE_INPUT:
+                    raise bad("Invalid persistence.")
+                changes["persistence"] = PERSISTENCE_INPUT[persistence]
+
+            protocol = body.get("protocol")
+            if protocol is not None:
+                if protocol == "":
+                    raise bad("Invalid protocol, can't be blank.")
+                if protocol in HELPER_PROTOCOLS:
+                    raise bad(
+                        f"The protocol '{protocol}' needs a conntrack helper, "
+                        "which kernlb does not support yet."
+                    )
+                if protocol not in (*TRANSPORTS, "all"):
+                    raise bad("Invalid protocol.")
+                changes["protocol"] = protocol
+
+            nattype = body.get("nattype")
+            if nattype is not None:
+                if nattype == "":
+                    raise bad("Invalid nattype, can't be blank.")
+                if nattype in PLANNED_NATTYPES:
+                    raise bad(f"The nattype '{nattype}' is not supported by kernlb yet.")
+                if nattype not in ("nat", "dnat"):
+                    raise bad("Invalid nattype.")
+                changes["nattype"] = nattype
+
+            if "ttl" in body and body["ttl"] is not None:
+                if body["ttl"] == "":
+                    raise bad("Invalid ttl, can't be blank.")
+                ttl = as_int(body["ttl"])
+                if ttl is None or ttl < 1:
+                    raise bad("Invalid ttl.")
+                changes["ttl"] = ttl
+                echo["ttl"] = ttl
+
+            vip_in = body.get("vip")
+            if vip_in is not None:
+                if vip_in == "":
+                    raise bad("Invalid vip, can't be blank.")
+                vip = as_ip(vip_in)
+                if vip is None:
+                    raise bad("Invalid vip.")
+                if self.addresses.interface_of(vip) is None:
+                    raise bad("The vip IP must exist in some interface.")
+                families = {ip_family(b.ip) for b in farm.backends}
+                if families and families != {ip_family(vip)}:
+                    raise bad(
+                        "Invalid vip: a farm's backends share its IP family, and this farm's "
+                        f"backends are IPv{families.pop()}."
+                    )
+                changes["vip"] = vip
+
+            vport_in = body.get("vport")
+            if vport_in is not None:
+                vport = vport_text(vport_in)
+                if vport == "":
+                    raise bad("Invalid vport, can't be blank.")
+                try:
+                    ports = parse_vport(vport) if vport is not None else None
+                except PortSpecError:
+                    vport = None
+                if vport is None:
+                    raise bad("Invalid vport.")
+                changes["ports"] = ports
+
+            if changes.get("protocol") == "all":
+                # ZAPI: choosing "all" also clears the ports.
+                changes["ports"] = None
+                echo["vport"] = "*"
+
+            spec_changes = {k: v for k, v in changes.items() if k != "name"}
+            spec = _spec_with(farm, **spec_changes)
+            if spec.running and ({"vip", "ports", "protocol"} & changes.keys()):
+                _check_overlap(session, spec, description=description)
+
+            for key, value in changes.items():
+                if key == "ports":
+                    farm.vport = format_vport(value)
+                else:
+                    setattr(farm, key, value)
+            work.touch(farm.id)
+        return echo
+
+    # -- delete ----------------------------------------------------------------------------
+
+    def delete(self, name: str) -> None:
+        with self.uow.write() as work:
+            farm = repo.get_farm(work.session, name)
+            if farm is None:
+                raise NotFound(
+                    f"The farm {name} doesn't exist, try another name.",
+                    description=f"Delete farm {name}",
+                )
+            if farm.running:
+                work.cut(*(b.id for b in farm.backends))
+            work.session.delete(farm)
+            work.touch(farm.id)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action(self, name: str, body: dict[str, Any]) -> tuple[str, str]:
+        description = "Farm actions"
+        with self.uow.write() as work:
+            farm = repo.get_farm(work.session, name)
+            if farm is None:
+                raise NotFound(f"The farmname {name} does not exist.", description=description)
+            action = body.get("action")
+            if action is None:
+                raise BadRequest("No action has been requested.", description=description)
+            if action not in ("start", "stop", "restart"):
+                raise BadRequest(
+                    "Invalid action; the actions available are stop, start and restart",
+                    description=description,
+                )
+            if action in ("stop", "restart") and farm.running:
+                # Like the original: stopping a farm cuts its connections.
+                work.cut(*(b.id for b in farm.backends))
+            if action in ("start", "restart"):
+                if self.addresses.interface_of(farm.vip) is None:
+                    raise BadRequest(
+                        f"The virtual ip {farm.vip} is not defined in any interface.",
+                        description=description,
+                    )
+                spec = _spec_with(farm, running=True)
+                _check_overlap(
+                    work.session,
+                    spec,
+                    description=description,
+                    prefix=f"Error trying to set the action {action} in farm {name}. ",
+                )
+                farm.running = True
+            else:
+                farm.running = False
+            work.touch(farm.id)
+            status = status_of(farm)
+        return str(action), status

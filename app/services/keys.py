@@ -1,0 +1,65 @@
+"""The ZAPI key: stored only as a salted hash, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import repositories as repo
+
+KEY_SETTING = "zapi_key_hash"
+
+
+def hash_key(key: str, *, salt: str | None = None) -> str:
+    salt = salt or secrets.token_hex(16)
+    digest = hashlib.pbkdf2_hmac("sha256", key.encode(), bytes.fromhex(salt), 10_000).hex()
+    return f"pbkdf2-sha256${salt}${digest}"
+
+
+def key_matches(key: str, stored: str) -> bool:
+    try:
+        _scheme, salt, _digest = stored.split("$")
+    except ValueError:
+        return False
+    return hmac.compare_digest(hash_key(key, salt=salt), stored)
+
+
+def generate_key() -> str:
+    # Alphanumeric, like the keys ZAPI accepts ([a-zA-Z0-9]+).
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(40))
+
+
+class KeyStore:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+        self._cache: tuple[str, str] | None = None  # (presented key, stored hash) last accepted
+
+    def set(self, key: str) -> None:
+        with self.session_factory() as session:
+            repo.put_setting(session, KEY_SETTING, hash_key(key))
+            session.commit()
+        self._cache = None
+
+    def configured(self) -> bool:
+        with self.session_factory() as session:
+            return repo.get_setting(session, KEY_SETTING) is not None
+
+    def verify(self, presented: str | None) -> bool:
+        if not presented:
+            return False  # an empty key never matches
+        with self.session_factory() as session:
+            stored = repo.get_setting(session, KEY_SETTING)
+        if stored is None:
+            return False
+        # PBKDF2 per request would cost milliseconds: remember the last accepted pair.
+        cached = self._cache
+        if cached is not None and cached[1] == stored and hmac.compare_digest(cached[0], presented):
+            return True
+        if key_matches(presented, stored):
+            self._cache = (presented, stored)
+            return True
+        return False

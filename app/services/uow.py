@@ -1,0 +1,75 @@
+"""One unit of work per request: one transaction, one nftables batch, committed once.
+
+Order: validate and write in the session, flush, apply the rendered diff to the kernel,
+then commit.  A batch the kernel refuses rolls the transaction back.  A commit that fails
+after the kernel accepted the batch makes the reconciler rebuild the kernel from the
+database.  Conntrack entries are cut only after the commit, and only after the backend
+left the scheduler (otherwise the client's next segment would be dispatched to it again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from app.net.conntrack import Conntrack
+from app.reconcile.reconciler import Reconciler
+
+
+@dataclass
+class Work:
+    session: Session
+    touched: set[int] = field(default_factory=set)
+    cut_marks: set[int] = field(default_factory=set)
+
+    def touch(self, farm_id: int) -> None:
+        self.touched.add(farm_id)
+
+    def cut(self, *marks: int) -> None:
+        self.cut_marks.update(marks)
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        *,
+        session_factory: Callable[[], Session],
+        reconciler: Reconciler,
+        conntrack: Conntrack,
+    ) -> None:
+        self.session_factory = session_factory
+        self.reconciler = reconciler
+        self.conntrack = conntrack
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.session_factory() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Work]:
+        with self.reconciler.lock:
+            session = self.session_factory()
+            work = Work(session)
+            try:
+                yield work
+                session.flush()
+                if work.touched:
+                    self.reconciler.stage(session, work.touched)
+                try:
+                    session.commit()
+                except Exception:
+                    session.rollback()
+                    self.reconciler.abandon()
+                    raise
+                self.reconciler.confirm()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+            if work.cut_marks:
+                self.conntrack.flush_marks(sorted(work.cut_marks))

@@ -1,0 +1,50 @@
+"""Coercion of ZAPI input values: integers may arrive as JSON numbers or digit strings."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+_DIGITS = re.compile(r"^[0-9]+$")
+FARM_NAME = re.compile(r"^[a-zA-Z0-9-]+$")
+
+
+def as_int(value: Any) -> int | None:
+    """A non-negative integer from an int or a digit string; None if it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and _DIGITS.match(value) and len(value) <= 10:
+        return int(value)
+    return None
+
+
+def as_ip(value: Any) -> str | None:
+    """A canonical IP address string, or None (leading zeros and garbage are refused)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def ip_family(ip: str) -> int:
+    return ipaddress.ip_address(ip).version
+
+
+def is_farm_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(FARM_NAME.match(value))
+
+
+def vport_text(value: Any) -> str | None:
+    """The vport as text (accepts an int); None when it is neither text nor a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    return None

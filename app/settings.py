@@ -1,0 +1,31 @@
+"""One Settings object, built once at start-up (CLI flags over KERNLB_* environment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STATE_DIR = Path("/var/lib/kernlb")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KERNLB_", extra="ignore")
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=444, ge=1, le=65535)
+    state_dir: Path = DEFAULT_STATE_DIR
+    db: str = ""  # SQLAlchemy URL; default: sqlite under state_dir
+    zapi_key: str = ""  # set (and store hashed) at start-up when given
+    tls: bool = True
+    cert: Path | None = None
+    cert_key: Path | None = None
+    resync_interval: float = Field(default=30.0, ge=0)  # seconds; 0 disables the timer
+    vip_check: bool = True  # the VIP must be an address of this host (namespace)
+    ip_forward: bool = True  # enable net.ipv4.ip_forward / ipv6 forwarding at start-up
+    log_level: str = "info"
+
+    @property
+    def database_url(self) -> str:
+        return self.db or f"sqlite:///{self.state_dir / 'kernlb.db'}"

@@ -1,0 +1,254 @@
+"""The kernlb server under test: its process in the LB namespace and a ZAPI client for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .nsexec import NetnsExecutor
+from .topology import BACKEND_IPS, nft, ns_exec, stop_process
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+API_PORT = 8444
+API_KEY = "testkey"
+BASE_URL = f"http://127.0.0.1:{API_PORT}/zapi/v3.1/zapi.cgi"
+
+JSON = dict[str, Any]
+
+
+class ApiError(AssertionError):
+    pass
+
+
+class Response:
+    def __init__(self, method: str, path: str, status: int, body: Any, text: str) -> None:
+        self.method, self.path, self.status, self.body, self.text = method, path, status, body, text
+
+    def expect(self, status: int) -> JSON:
+        if self.status != status:
+            raise ApiError(
+                f"{self.method} {self.path}: expected {status}, got {self.status}: {self.text}"
+            )
+        if not isinstance(self.body, dict):
+            raise ApiError(f"{self.method} {self.path}: body is not a JSON object: {self.text}")
+        return self.body
+
+
+class Api:
+    """ZAPI v3.1 client; every request is made from a thread inside the LB namespace."""
+
+    def __init__(self, lb_ns: str) -> None:
+        self._exec = NetnsExecutor(lb_ns, workers=1)
+        self._http = httpx.Client(
+            base_url=BASE_URL, headers={"ZAPI_KEY": API_KEY}, timeout=15.0, trust_env=False
+        )
+
+    def close(self) -> None:
+        self._exec.shutdown()
+        self._http.close()
+
+    def request(self, method: str, path: str, body: JSON | None = None) -> Response:
+        def call() -> httpx.Response:
+            if body is None:
+                return self._http.request(method, path)
+            return self._http.request(
+                method,
+                path,
+                content=json.dumps(body),
+                headers={"Content-Type": "application/json"},
+            )
+
+        resp = self._exec.run(call)
+        try:
+            parsed: Any = resp.json()
+        except ValueError:
+            parsed = None
+        return Response(method, path, resp.status_code, parsed, resp.text)
+
+    def is_ready(self) -> bool:
+        try:
+            return self.request("GET", "/system/version").status == 200
+        except httpx.HTTPError:
+            return False
+
+    # Farms
+
+    def create_farm(self, name: str, *, vip: str, vport: str) -> JSON:
+        body = {"farmname": name, "profile": "l4xnat", "vip": vip, "vport": vport}
+        return self.request("POST", "/farms", body).expect(201)
+
+    def edit_farm(self, name: str, **fields: Any) -> JSON:
+        return self.request("PUT", f"/farms/{name}", fields).expect(200)
+
+    def get_farm(self, name: str) -> JSON:
+        return self.request("GET", f"/farms/{name}").expect(200)
+
+    def farm_action(self, name: str, action: str) -> JSON:
+        return self.request("PUT", f"/farms/{name}/actions", {"action": action}).expect(200)
+
+    def delete_farm(self, name: str) -> JSON:
+        return self.request("DELETE", f"/farms/{name}").expect(200)
+
+    def setup_farm(
+        self,
+        name: str,
+        *,
+        vip: str,
+        vport: str,
+        backends: dict[str, dict[str, Any]],
+        **farm_fields: Any,
+    ) -> dict[str, int]:
+        """Create a farm, apply ``farm_fields``, add backends (b1.. -> fields); name -> id."""
+        self.create_farm(name, vip=vip, vport=vport)
+        if farm_fields:
+            self.edit_farm(name, **farm_fields)
+        return {b: self.add_backend(name, BACKEND_IPS[b], **f) for b, f in backends.items()}
+
+    # Backends
+
+    def add_backend(self, farm: str, ip: str, **fields: Any) -> int:
+        body = self.request("POST", f"/farms/{farm}/backends", {"ip": ip, **fields}).expect(201)
+        backend_id = body["params"]["id"]
+        assert isinstance(backend_id, int), body
+        return backend_id
+
+    def edit_backend(self, farm: str, backend_id: int, **fields: Any) -> JSON:
+        return self.request("PUT", f"/farms/{farm}/backends/{backend_id}", fields).expect(200)
+
+    def delete_backend(self, farm: str, backend_id: int) -> JSON:
+        return self.request("DELETE", f"/farms/{farm}/backends/{backend_id}").expect(200)
+
+    def maintenance(self, farm: str, backend_id: int, *, mode: str = "drain") -> JSON:
+        body = {"action": "maintenance", "mode": mode}
+        path = f"/farms/{farm}/backends/{backend_id}/maintenance"
+        return self.request("PUT", path, body).expect(200)
+
+    def backend_up(self, farm: str, backend_id: int) -> JSON:
+        path = f"/farms/{farm}/backends/{backend_id}/maintenance"
+        return self.request("PUT", path, {"action": "up"}).expect(200)
+
+
+class KernlbServer:
+    """``python -m app serve`` inside the LB namespace, with its own database and state dir."""
+
+    def __init__(self, lb_ns: str, workdir: Path, *, resync_interval: int = 2) -> None:
+        self.lb_ns = lb_ns
+        self.workdir = workdir
+        self.log_path = workdir / "kernlb.log"
+        self.resync_interval = resync_interval
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.api = Api(lb_ns)
+        self.starts = 0
+
+    def command(self) -> list[str]:
+        return ns_exec(
+            self.lb_ns,
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--no-tls",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(API_PORT),
+            "--db",
+            f"sqlite:///{self.workdir / 'kernlb.db'}",
+            "--key",
+            API_KEY,
+            "--state-dir",
+            str(self.workdir),
+            "--resync-interval",
+            str(self.resync_interval),
+        )
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "kernlb already running"
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== kernlb start #{self.starts} =====\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                self.command(),
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"kernlb exited with rc={self.proc.returncode}:\n{self.log_tail()}"
+                )
+            if self.api.is_ready():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"kernlb not ready after {timeout}s:\n{self.log_tail()}")
+
+    def kill9(self) -> None:
+        """SIGKILL by PID: no chance to clean anything up."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def close(self) -> None:
+        self.stop()
+        self.api.close()
+
+    def log_tail(self, lines: int = 150) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def kernlb_listing(lb_ns: str) -> list[JSON]:
+    """``nft -j list table inet kernlb`` as a list of objects (empty if the table is absent)."""
+    out = nft(lb_ns, "-j", "list", "table", "inet", "kernlb", check=False)
+    if not out.strip():
+        return []
+    items: list[JSON] = json.loads(out)["nftables"]
+    return [i for i in items if "metainfo" not in i]
+
+
+def _strip(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if "counter" in obj and isinstance(obj["counter"], dict):
+            return {"counter": None}
+        return {k: _strip(v) for k, v in obj.items() if k not in ("handle", "expires")}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def normalized_listing(lb_ns: str) -> list[str]:
+    """The kernlb table, comparable across time: no handles, counters, dynamic contents."""
+    result = []
+    for item in kernlb_listing(lb_ns):
+        kind, body = next(iter(item.items()))
+        body = dict(body)
+        if kind in ("set", "map") and (
+            "timeout" in body
+            or "dynamic" in body.get("flags", [])
+            or "timeout" in body.get("flags", [])
+        ):
+            body.pop("elem", None)
+        elif "elem" in body:
+            body["elem"] = sorted(json.dumps(_strip(e), sort_keys=True) for e in body["elem"])
+        result.append(json.dumps({kind: _strip(body)}, sort_keys=True))
+    return sorted(result)
