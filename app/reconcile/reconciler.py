@@ -27,7 +27,7 @@ from app.domain.model import FarmSpec
 from app.errors import KernelRejected
 from app.nft.adapter import NftAdapter, NftError
 from app.nft.diff import diff, drift, expected_summary, sync
-from app.nft.render import Ruleset, render, render_farm, render_skeleton
+from app.nft.render import Ruleset, render, render_farm
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,18 @@ class Reconciler:
                     specs[farm_id] = spec
                     farms[farm_id] = render_farm(spec)
             new = Ruleset(skeleton=self._applied.skeleton, farms=farms)
-            self._apply(diff(self._applied, new))
+            try:
+                self._apply(diff(self._applied, new))
+            except KernelRejected:
+                # A diff fails when the kernel no longer holds what was applied (someone
+                # edited or flushed it).  If so, go straight from what it holds to `new`.
+                kernel = self.adapter.summary()
+                problems = drift(expected_summary(self._applied), kernel)
+                if not problems:
+                    raise
+                log.warning("nftables drift found while applying a change: %s", "; ".join(problems))
+                self.stats.repairs += 1
+                self._apply(sync(new, kernel))
             self._staged = _Staged(new, specs)
 
     def confirm(self) -> None:
@@ -147,7 +158,3 @@ class Reconciler:
         self.stats.batches += 1
         self.stats.last_duration = time.perf_counter() - started
         self.stats.last_success = self.clock()
-
-
-def skeleton_only() -> Ruleset:
-    return Ruleset(skeleton=render_skeleton(), farms={})

@@ -21,10 +21,6 @@ from .traffic import Client
 REQUIRE_ENV = "KERNLB_REQUIRE_NETNS"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "netns: needs CAP_NET_ADMIN to build network namespaces")
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -1,0 +1,152 @@
+"""An in-memory stand-in for the kernel, for API tests and diff tests.
+
+It interprets the subset of nftables JSON commands kernlb emits, enforcing the same
+failure modes the kernel has for them (flush/delete of a missing object, deleting a
+missing element, re-adding a key with another value, rules referencing missing chains or
+sets) and applies a batch all-or-nothing.  Real-kernel tests use `LibNftAdapter`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.nft.adapter import NftError
+from app.nft.diff import KernelSet, KernelSummary
+from app.nft.render import canonical
+
+Json = Any
+_REF = re.compile(r'"@([^"]+)"|"target":\s*"([^"]+)"')
+
+
+@dataclass
+class _Set:
+    kind: str
+    decl: dict[str, Json]
+    elements: dict[str, Json] = field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    table: bool = False
+    chains: dict[str, list[Json]] = field(default_factory=dict)
+    sets: dict[str, _Set] = field(default_factory=dict)
+
+
+class FakeNftAdapter:
+    def __init__(self) -> None:
+        self.state = _State()
+        self.batches: list[list[dict[str, Json]]] = []
+        self._fail_with: str | None = None
+
+    def fail_next(self, message: str = "Error: Could not process rule: Invalid argument") -> None:
+        self._fail_with = message
+
+    def apply(self, commands: list[dict[str, Json]]) -> None:
+        if not commands:
+            return
+        if self._fail_with is not None:
+            message, self._fail_with = self._fail_with, None
+            raise NftError(message)
+        work = copy.deepcopy(self.state)
+        for command in commands:
+            _execute(work, command)
+        self.state = work
+        self.batches.append(commands)
+
+    def summary(self) -> KernelSummary | None:
+        if not self.state.table:
+            return None
+        return KernelSummary(
+            chains={name: len(rules) for name, rules in self.state.chains.items()},
+            sets={
+                name: KernelSet(
+                    kind=s.kind,
+                    type=s.decl.get("type"),
+                    map=s.decl.get("map"),
+                    flags=tuple(s.decl.get("flags", ())),
+                    timeout=s.decl.get("timeout"),
+                    elements=len(s.elements),
+                )
+                for name, s in self.state.sets.items()
+            },
+        )
+
+    def elements(self, name: str) -> dict[str, Json]:
+        """Canonical key -> value of one map (tests)."""
+        return dict(self.state.sets[name].elements)
+
+    def rules(self, chain: str) -> list[Json]:
+        return list(self.state.chains[chain])
+
+
+def _execute(state: _State, command: dict[str, Json]) -> None:
+    ((verb, body),) = command.items()
+    ((kind, obj),) = body.items()
+    if kind == "table":
+        if verb == "add":
+            state.table = True
+            return
+        raise NftError(f"unsupported {verb} table")
+    if not state.table:
+        raise NftError("Error: No such file or directory (table)")
+    name = obj.get("name") if kind != "rule" else obj.get("chain")
+    if kind == "chain":
+        if verb == "add":
+            state.chains.setdefault(name, [])
+        elif verb == "flush":
+            _need(name in state.chains, f"chain {name}")
+            state.chains[name] = []
+        elif verb == "delete":
+            _need(name in state.chains, f"chain {name}")
+            del state.chains[name]
+        return
+    if kind in ("set", "map"):
+        if verb == "add":
+            existing = state.sets.get(name)
+            if existing is None:
+                state.sets[name] = _Set(kind, obj)
+            elif existing.decl != obj or existing.decl.get("timeout") is not None:
+                # Re-adding a dynamic set fails in the kernel (it gained the dynamic flag).
+                raise NftError(f"Error: Could not process rule: File exists ({name})")
+        elif verb == "flush":
+            _need(name in state.sets, f"{kind} {name}")
+            state.sets[name].elements.clear()
+        elif verb == "delete":
+            _need(name in state.sets, f"{kind} {name}")
+            del state.sets[name]
+        return
+    if kind == "rule":
+        _need(name in state.chains, f"chain {name}")
+        for ref_set, ref_chain in _REF.findall(canonical(obj["expr"])):
+            if ref_set:
+                _need(ref_set in state.sets, f"set {ref_set}")
+            if ref_chain:
+                _need(ref_chain in state.chains, f"chain {ref_chain}")
+        state.chains[name].append(obj["expr"])
+        return
+    if kind == "element":
+        _need(name in state.sets, f"map {name}")
+        target = state.sets[name]
+        for item in obj["elem"]:
+            if verb == "add":
+                key, value = (item[0], item[1]) if isinstance(item, list) else (item, None)
+                for _, chain in _REF.findall(canonical(value)):
+                    _need(chain in state.chains, f"chain {chain}")
+                ckey = canonical(key)
+                if ckey in target.elements and target.elements[ckey] != value:
+                    raise NftError("Error: Could not process rule: File exists")
+                target.elements[ckey] = value
+            elif verb == "delete":
+                ckey = canonical(item)
+                _need(ckey in target.elements, f"element {ckey}")
+                del target.elements[ckey]
+        return
+    raise NftError(f"unsupported command {verb} {kind}")
+
+
+def _need(condition: bool, what: str) -> None:
+    if not condition:
+        raise NftError(f"Error: Could not process rule: No such file or directory ({what})")
