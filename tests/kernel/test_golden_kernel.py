@@ -1,0 +1,28 @@
+"""The golden rulesets are valid for the real kernel: load each into a fresh namespace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.nft.adapter import summarise_listing
+from app.nft.diff import drift, expected_summary
+from app.nft.render import render
+from tests.conftest import require_netns
+from tests.golden_cases import cases, expected_path, load_state
+from tests.kernel.netns import run_in, scratch_namespace
+
+pytestmark = pytest.mark.netns
+
+
+@pytest.mark.parametrize("case", cases())
+def test_golden_loads_into_kernel(case: str) -> None:
+    require_netns()
+    with scratch_namespace() as ns:
+        loaded = run_in(ns, "nft", "-j", "-f", str(expected_path(case)))
+        assert loaded.returncode == 0, loaded.stderr
+        listing = run_in(ns, "nft", "-j", "list", "table", "inet", "kernlb")
+        assert listing.returncode == 0, listing.stderr
+        summary = summarise_listing(json.loads(listing.stdout)["nftables"])
+        assert drift(expected_summary(render(load_state(case))), summary) == []
