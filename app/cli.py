@@ -136,6 +136,13 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(_args: argparse.Namespace) -> int:
+    from app.openapi_export import render_spec
+
+    sys.stdout.write(render_spec())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kernlb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=text)
         _add_common(command)
         command.set_defaults(func=func)
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI document of the API")
+    openapi.set_defaults(func=cmd_openapi)
 
     key = sub.add_parser("key", help="rotate the ZAPI key")
     group = key.add_mutually_exclusive_group(required=True)

@@ -29,9 +29,26 @@ class NftMonitor:
             )
         time.sleep(0.3)  # let it subscribe before anything happens
 
-    def stop(self) -> list[str]:
+    def stop(self) -> list[list[str]]:
+        """The events seen, one list per committed transaction (generation)."""
         stop_process(self.proc)
-        return self.path.read_text(errors="replace").splitlines()
+        transactions: list[list[str]] = [[]]
+        for line in self.path.read_text(errors="replace").splitlines():
+            if line.startswith("# new generation"):
+                transactions.append([])
+            elif line and not line.startswith("W:"):
+                transactions[-1].append(line)
+        return [t for t in transactions if t]
+
+
+def _chains_emptied_in_place(transactions: list[list[str]]) -> list[str]:
+    """Chains whose rules a transaction deleted without adding any back (a flush window)."""
+    problems = []
+    for number, events in enumerate(transactions, 1):
+        deleted = {e.split()[4] for e in events if e.startswith("delete rule inet kernlb ")}
+        added = {e.split()[4] for e in events if e.startswith("add rule inet kernlb ")}
+        problems += [f"transaction {number}: {chain}" for chain in sorted(deleted - added)]
+    return problems
 
 
 def test_kill9_and_restart_keep_traffic_flowing(
@@ -46,12 +63,15 @@ def test_kill9_and_restart_keep_traffic_flowing(
         VIP1, 80, sources=CLIENT_IPS[1:5], max_connections=6000, max_seconds=120, pause=0.01
     )
     monitor: NftMonitor | None = None
+    held = client.hold(VIP1, 80)
+    held_outcomes: list[str] = []
     try:
         load.start()
         load.wait_for(100)
         load.event("kill -9")
         kernlb.kill9()
         load.wait_for(300)
+        held_outcomes.append(held.exchange_outcome())
         assert client.backends_of(VIP2, 443, 20) == {"b3": 20}
 
         monitor = NftMonitor(topo.lb, tmp_path / "nft-monitor.txt")
@@ -60,26 +80,32 @@ def test_kill9_and_restart_keep_traffic_flowing(
         kernlb.start()
         ready_after = time.monotonic() - started
         load.event("running again")
+        held_outcomes.append(held.exchange_outcome())
         time.sleep(2.5 * kernlb.resync_interval)  # let periodic resyncs run under load
         load.wait_for(100)
+        held_outcomes.append(held.exchange_outcome())
     finally:
         report = load.stop()
-        events = monitor.stop() if monitor is not None else []
+        transactions = monitor.stop() if monitor is not None else []
+        held.close()
 
     print(f"\nkill -9 + restart (ready after {ready_after:.1f}s): {report.summary()}")
-    changes = [line for line in events if line and not line.startswith("#")]
-    generations = [line for line in events if line.startswith("# new generation")]
-    print(f"ruleset changes during restart: {len(changes)} in {len(generations)} transactions")
-    for line in events[:200]:
-        print(f"  {line}")
+    print(f"ruleset transactions during restart: {[len(t) for t in transactions]} events")
+    for number, events in enumerate(transactions, 1):
+        for line in events[:60]:
+            print(f"  [{number}] {line}")
     assert not report.failures, f"connections failed around the restart: {report.summary()}"
     assert report.total >= 500
     destructive = [
         line
-        for line in changes
+        for events in transactions
+        for line in events
         if line.startswith(("delete table inet kernlb", "delete chain inet kernlb"))
     ]
     assert not destructive, f"restart deleted kernlb objects: {destructive}"
+    emptied = _chains_emptied_in_place(transactions)
+    assert not emptied, f"restart emptied chains without refilling them atomically: {emptied}"
+    assert held_outcomes == ["alive"] * 3, f"held connection across the restart: {held_outcomes}"
     assert normalized_listing(topo.lb) == listing_before, "restart changed the ruleset"
 
     # The API works again and the data plane follows it.
