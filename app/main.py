@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api import backends, farms, system
+from app.api.docs import install_openapi
 from app.api.http import BASE_PATHS, ZapiResponse, zapi_path
 from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
 from app.errors import Unauthorized, ZapiError
@@ -126,6 +127,8 @@ def create_app(
         for module in (system, farms, backends):
             # The v3 alias answers the same routes but is left out of the OpenAPI document.
             app.include_router(module.router, prefix=base, include_in_schema=index == 0)
+
+    install_openapi(app)
 
     @app.middleware("http")
     async def zapi_gate(

@@ -7,13 +7,19 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.api.deps import BackendsDep, BodyDep
+from app.api.docs import documented
 from app.api.http import ZapiResponse
+from app.schemas import docs
 from app.schemas.zapi import backend_item
 
 router = APIRouter(tags=["backends"], default_response_class=ZapiResponse)
 
 
-@router.get("/farms/{name}/backends", operation_id="listBackends")
+@router.get(
+    "/farms/{name}/backends",
+    operation_id="listBackends",
+    **documented(docs.BackendListResponse),
+)
 def list_backends(name: str, backends: BackendsDep) -> dict[str, Any]:
     """List a farm's backends."""
     return {
@@ -22,7 +28,14 @@ def list_backends(name: str, backends: BackendsDep) -> dict[str, Any]:
     }
 
 
-@router.post("/farms/{name}/backends", operation_id="createBackend", status_code=201)
+@router.post(
+    "/farms/{name}/backends",
+    operation_id="createBackend",
+    status_code=201,
+    **documented(
+        docs.BackendCreatedResponse, status=201, body=docs.BackendCreate, errors=(400, 404)
+    ),
+)
 def create_backend(name: str, body: BodyDep, backends: BackendsDep) -> ZapiResponse:
     """Add a backend (its id is the lowest free one)."""
     params, status = backends.add(name, body)
@@ -37,7 +50,11 @@ def create_backend(name: str, body: BodyDep, backends: BackendsDep) -> ZapiRespo
     )
 
 
-@router.put("/farms/{name}/backends/{backend_id:int}", operation_id="modifyBackend")
+@router.put(
+    "/farms/{name}/backends/{backend_id:int}",
+    operation_id="modifyBackend",
+    **documented(docs.BackendModifiedResponse, body=docs.BackendUpdate, errors=(400, 404)),
+)
 def modify_backend(
     name: str, backend_id: int, body: BodyDep, backends: BackendsDep
 ) -> dict[str, Any]:
@@ -51,7 +68,11 @@ def modify_backend(
     }
 
 
-@router.delete("/farms/{name}/backends/{backend_id:int}", operation_id="deleteBackend")
+@router.delete(
+    "/farms/{name}/backends/{backend_id:int}",
+    operation_id="deleteBackend",
+    **documented(docs.BackendDeletedResponse, errors=(400, 404)),
+)
 def delete_backend(name: str, backend_id: int, backends: BackendsDep) -> dict[str, Any]:
     """Delete a backend and cut its connections."""
     status = backends.delete(name, backend_id)
@@ -64,7 +85,9 @@ def delete_backend(name: str, backend_id: int, backends: BackendsDep) -> dict[st
 
 
 @router.put(
-    "/farms/{name}/backends/{backend_id:int}/maintenance", operation_id="setBackendMaintenance"
+    "/farms/{name}/backends/{backend_id:int}/maintenance",
+    operation_id="setBackendMaintenance",
+    **documented(docs.MaintenanceResponse, body=docs.MaintenanceBody, errors=(400, 404)),
 )
 def set_maintenance(
     name: str, backend_id: int, body: BodyDep, backends: BackendsDep

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from .kernlb import Api, KernlbServer, normalized_listing
-from .topology import BACKEND_IPS, CLIENT_IPS, VIP1, VIP2, Topology, ns_exec, stop_process
+from .topology import BACKEND_IPS, CLIENT_IPS, VIP1, VIP2, Topology, nft, ns_exec, stop_process
 from .traffic import Client
 
 pytestmark = pytest.mark.netns
@@ -119,3 +119,30 @@ def test_kill9_and_restart_keep_traffic_flowing(
     assert (hello.backend, hello.peer_ip, hello.local_port) == ("b3", CLIENT_IPS[6], 8080)
 
     assert topo.foreign_tables() == foreign_before, "a foreign table changed"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [("flush", "chain", "inet", "kernlb", "sched"), ("delete", "table", "inet", "kernlb")],
+    ids=["flush-dispatcher", "delete-table"],
+)
+def test_periodic_resync_repairs_drift(
+    topo: Topology, kernlb: KernlbServer, api: Api, client: Client, damage: tuple[str, ...]
+) -> None:
+    api.setup_farm("web", vip=VIP1, vport="80", backends={"b1": {}, "b2": {}})
+    listing_before = normalized_listing(topo.lb)
+    foreign_before = topo.foreign_tables()
+
+    nft(topo.lb, *damage)  # someone else damages kernlb's table in the LB namespace
+    assert client.refused(VIP1, 80, tries=1), "damage did not stop the capture"
+
+    deadline = time.monotonic() + 5 * kernlb.resync_interval
+    started = time.monotonic()
+    while not client.attempt(VIP1, 80, timeout=1.0).ok:
+        assert time.monotonic() < deadline, f"no repair within {5 * kernlb.resync_interval}s"
+        time.sleep(0.2)
+    print(f"\n{' '.join(damage)}: repaired after {time.monotonic() - started:.1f}s")
+
+    assert set(client.backends_of(VIP1, 80, 60)) == {"b1", "b2"}
+    assert normalized_listing(topo.lb) == listing_before, "the repaired table differs"
+    assert topo.foreign_tables() == foreign_before

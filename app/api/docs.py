@@ -1,0 +1,84 @@
+"""OpenAPI decoration: success and error bodies, request bodies, the ZAPI_KEY scheme."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from app.schemas import docs
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    docs.FarmCreate,
+    docs.FarmUpdate,
+    docs.FarmActionBody,
+    docs.BackendCreate,
+    docs.BackendUpdate,
+    docs.MaintenanceBody,
+)
+ERROR_TEXT = {
+    400: "Invalid input, or the kernel refused the change (nothing was changed)",
+    404: "Farm or backend not found",
+    410: "Value no longer supported",
+}
+
+
+def documented(
+    success: type[BaseModel],
+    *,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    errors: tuple[int, ...] = (404,),
+) -> dict[str, Any]:
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": success, "description": "Success"},
+        401: {"model": docs.UnauthorizedBody, "description": "Missing or wrong ZAPI key"},
+    }
+    for code in errors:
+        responses[code] = {"model": docs.ZapiErrorBody, "description": ERROR_TEXT[code]}
+    extra: dict[str, Any] | None = None
+    if body is not None:
+        responses[415] = {
+            "model": docs.UnsupportedMediaBody,
+            "description": "Content-Type is not application/json",
+        }
+        ref = {"$ref": f"#/components/schemas/{body.__name__}"}
+        extra = {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}
+        }
+    # response_model=None: the return annotation (a dict) must not shadow the documented model.
+    return {"responses": responses, "openapi_extra": extra, "response_model": None}
+
+
+def install_openapi(app: FastAPI) -> None:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                # Validation errors are ZAPI 400s, never FastAPI's 422 {"detail": ...}.
+                operation.get("responses", {}).pop("422", None)
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        for model in REQUEST_MODELS:
+            generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(generated.pop("$defs", {}))
+            schemas[model.__name__] = generated
+        components["securitySchemes"] = {
+            "ZAPI_KEY": {"type": "apiKey", "in": "header", "name": "ZAPI_KEY"}
+        }
+        schema["security"] = [{"ZAPI_KEY": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = build  # type: ignore[method-assign]
