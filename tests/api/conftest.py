@@ -1,0 +1,81 @@
+"""The app in-process: a fresh SQLite file migrated by Alembic, a fake kernel, no conntrack.
+
+Every client checks, on every response, what zapi31.md §1 asks of all answers (JSON object,
+`Content-Type: application/json` exactly, never a FastAPI `detail` or a 422).  Server
+exceptions are not re-raised: a crash must show up as the JSON 500 the client would get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from app.main import create_app
+from app.net.addresses import AddressBook, StaticAddressBook
+from app.net.conntrack import NullConntrack
+from app.nft.fake import FakeNftAdapter
+from app.settings import Settings
+
+from .builders import INTERFACES, KEY, TestClient, check_zapi_response
+
+Serve = Callable[..., AbstractContextManager[TestClient]]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        db=f"sqlite:///{tmp_path}/k.db", state_dir=tmp_path, zapi_key=KEY, resync_interval=0
+    )
+
+
+@pytest.fixture
+def nft() -> FakeNftAdapter:
+    return FakeNftAdapter()
+
+
+@pytest.fixture
+def ct() -> NullConntrack:
+    return NullConntrack()
+
+
+@pytest.fixture
+def serve(settings: Settings, ct: NullConntrack) -> Serve:
+    """Start an app (lifespan: migrations + initial sync) and yield a client for it."""
+
+    @contextmanager
+    def serve(
+        *,
+        nft: FakeNftAdapter,
+        settings: Settings = settings,
+        addresses: AddressBook | None = None,
+        key: str | None = KEY,
+    ) -> Iterator[TestClient]:
+        app = create_app(
+            settings,
+            nft=nft,
+            addresses=addresses if addresses is not None else StaticAddressBook(INTERFACES),
+            conntrack=ct,
+        )
+        with TestClient(app, raise_server_exceptions=False) as client:
+            client.event_hooks["response"] = [check_zapi_response]
+            if key is not None:
+                client.headers.update({"ZAPI_KEY": key})
+            yield client
+
+    return serve
+
+
+@pytest.fixture
+def client(serve: Serve, nft: FakeNftAdapter) -> Iterator[TestClient]:
+    with serve(nft=nft) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(serve: Serve, nft: FakeNftAdapter) -> Iterator[TestClient]:
+    """A client that sends no key unless a test adds one."""
+    with serve(nft=nft, key=None) as client:
+        yield client
