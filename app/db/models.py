@@ -37,7 +37,7 @@ class Farm(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     profile: Mapped[str] = mapped_column(String(16), default="l4xnat")
-    vip: Mapped[str] = mapped_column(String(64))
+    vip: Mapped[str] = mapped_column(String(64), index=True)  # canonical text
     vport: Mapped[str] = mapped_column(String(1024))  # canonical multiport text, "*" = all
     protocol: Mapped[str] = mapped_column(String(16), default="tcp")
     algorithm: Mapped[str] = mapped_column(String(32), default="weight")

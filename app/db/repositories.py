@@ -18,10 +18,11 @@ def list_farms(session: Session) -> list[Farm]:
     return list(session.scalars(select(Farm).order_by(Farm.name)))
 
 
-def other_farms(session: Session, farm_id: int | None) -> list[Farm]:
-    query = select(Farm)
-    if farm_id is not None:
-        query = query.where(Farm.id != farm_id)
+def farms_on_vip(session: Session, vip: str, *, except_id: int | None = None) -> list[Farm]:
+    """Farms on one VIP (VIPs are stored canonical, so equality is address equality)."""
+    query = select(Farm).where(Farm.vip == vip)
+    if except_id is not None:
+        query = query.where(Farm.id != except_id)
     return list(session.scalars(query))
 
 

@@ -62,7 +62,7 @@ def _spec_with(farm: Farm, **changes: Any) -> FarmSpec:
 
 
 def _check_overlap(session: Session, spec: FarmSpec, *, description: str, prefix: str = "") -> None:
-    for other in repo.other_farms(session, spec.id if spec.id > 0 else None):
+    for other in repo.farms_on_vip(session, spec.vip, except_id=spec.id if spec.id > 0 else None):
         if not other.running:
             continue
         if farms_overlap(spec, repo.farm_spec(other)):
