@@ -118,6 +118,18 @@ class Reconciler:
                 log.warning("transaction failed after the kernel accepted its batch; resyncing")
                 self.full_sync()
 
+    def sync_farms(self, farm_ids: Iterable[int]) -> None:
+        """Re-render these farms from the committed database (health flips, load changes).
+
+        Callers batch their farm ids, so a storm of changes costs one nftables batch.
+        """
+        ids = set(farm_ids)
+        if not ids:
+            return
+        with self.lock, self.session_factory() as session:
+            self.stage(session, ids)
+            self.confirm()
+
     # -- whole state -----------------------------------------------------------------------
 
     def full_sync(self) -> None:
