@@ -18,6 +18,19 @@ ALGORITHMS: tuple[str, ...] = (
     "leastconn",
 )
 NATTYPES: tuple[str, ...] = ("nat", "dnat", "dsr", "stateless_dnat")
+# Conntrack helpers a farm's `protocol` may name, and the transports each one covers.
+HELPERS: dict[str, tuple[str, ...]] = {
+    "ftp": ("tcp",),
+    "tftp": ("udp",),
+    "sip": ("tcp", "udp"),
+    "irc": ("tcp",),
+    "pptp": ("tcp",),
+    "sane": ("tcp",),
+    "amanda": ("udp",),
+    "snmp": ("udp",),
+    "netbios-ns": ("udp",),
+}
+
 # Canonical persistence values; "" means none.  "srcip" is stored as "ip".
 PERSISTENCES: tuple[str, ...] = ("", "ip", "srcport", "srcmac", "srcip_srcport", "srcip_dstport")
 
@@ -51,6 +64,8 @@ class BackendSpec:
     max_conns: int = 0
     maintenance: bool = False
     health: str = "up"  # "up" | "down", written by health checks only
+    source_addr: str | None = None  # SNAT address for this backend (nat mode)
+    connections: int = 0  # observed load (conntrack), for leastconn and max_conns only
 
     @property
     def status(self) -> str:
@@ -73,6 +88,7 @@ class FarmSpec:
     persistence: str = ""
     ttl: int = 60
     running: bool = True
+    source_addr: str | None = None  # SNAT address for the farm's backends (nat mode)
     backends: tuple[BackendSpec, ...] = field(default_factory=tuple)
 
     @property

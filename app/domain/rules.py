@@ -7,7 +7,7 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 
-from app.domain.model import TRANSPORTS, BackendSpec, FarmSpec, PortRange
+from app.domain.model import HELPERS, TRANSPORTS, BackendSpec, FarmSpec, PortRange
 
 _PORT = r"(?:[1-9][0-9]{0,4})"
 _VPORT_ITEM = re.compile(rf"^{_PORT}(?::{_PORT})?$")
@@ -51,7 +51,9 @@ def format_vport(ports: tuple[PortRange, ...] | None) -> str:
 
 def transports_of(protocol: str) -> tuple[str, ...]:
     """The transport protocols a farm's dispatcher entries cover."""
-    return TRANSPORTS if protocol == "all" else (protocol,)
+    if protocol == "all":
+        return TRANSPORTS
+    return HELPERS.get(protocol, (protocol,))
 
 
 def dispatch_level(farm: FarmSpec) -> str:
@@ -99,10 +101,35 @@ def priority_level(backends: Iterable[BackendSpec]) -> int:
 
 
 def schedulable(backends: Sequence[BackendSpec]) -> tuple[BackendSpec, ...]:
-    """Backends that may receive new connections, in id order."""
+    """Backends that may receive new connections, in id order.
+
+    A backend at its `max_conns` is left out while another one can take the connection; the
+    kernel's `ct count` rule stays the hard cap either way.
+    """
     level = priority_level(backends)
     chosen = [b for b in backends if b.status == "up" and b.priority <= level]
-    return tuple(sorted(chosen, key=lambda b: b.zapi_id))
+    not_full = [b for b in chosen if not (b.max_conns and b.connections >= b.max_conns)]
+    return tuple(sorted(not_full or chosen, key=lambda b: b.zapi_id))
+
+
+def needs_load(farm: FarmSpec) -> bool:
+    """Whether the farm's rendering depends on observed connection counts."""
+    return farm.algorithm == "leastconn" or any(b.max_conns for b in farm.backends)
+
+
+def leastconn_slots(backends: Sequence[BackendSpec], total: int) -> list[int]:
+    """Slots per backend for leastconn: shares proportional to weight / (1 + connections).
+
+    Largest-remainder rounding keeps the total exact; a heavily loaded backend may get none.
+    """
+    shares = [b.weight / (1 + b.connections) for b in backends]
+    whole = sum(shares)
+    exact = [total * s / whole for s in shares]
+    slots = [int(x) for x in exact]
+    order = sorted(range(len(exact)), key=lambda i: (slots[i] - exact[i], i))
+    for i in order[: total - sum(slots)]:
+        slots[i] += 1
+    return slots
 
 
 def farm_status(farm: FarmSpec) -> str:

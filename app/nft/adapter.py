@@ -46,6 +46,11 @@ def summarise_listing(objects: list[dict[str, Json]]) -> KernelSummary | None:
         elif "rule" in item:
             name = item["rule"]["chain"]
             chains[name] = chains.get(name, 0) + 1
+        elif "ct helper" in item:
+            body = item["ct helper"]
+            sets[body["name"]] = KernelSet(
+                kind="ct helper", type=body.get("type"), protocol=body.get("protocol")
+            )
         elif "set" in item or "map" in item:
             kind = "set" if "set" in item else "map"
             body = item[kind]

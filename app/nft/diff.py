@@ -24,12 +24,16 @@ Command = dict[str, Json]
 
 @dataclass(frozen=True)
 class KernelSet:
-    kind: str  # "set" | "map"
+    """A set, map or ct helper object, reduced to what reconciliation compares."""
+
+    kind: str  # "set" | "map" | "ct helper"
     type: Json
     map: Json | None = None
     flags: tuple[str, ...] = ()
     timeout: int | None = None
     elements: int = 0
+    protocol: str | None = None  # ct helpers
+    dynamic: bool = False  # filled by the packet path: element counts are not compared
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,8 @@ def _merged(ruleset: Ruleset) -> Fragment:
 def _set_matches(decl: SetDecl, kernel: KernelSet) -> bool:
     if decl.kind != kernel.kind:
         return False
+    if decl.kind == "ct helper":
+        return bool(decl.decl["type"] == kernel.type and decl.decl["protocol"] == kernel.protocol)
     want_type = decl.decl["type"]
     if _as_tuple(want_type) != _as_tuple(kernel.type):
         return False
@@ -230,6 +236,8 @@ def expected_summary(ruleset: Ruleset) -> KernelSummary:
             flags=tuple(decl.decl.get("flags", ())),
             timeout=decl.decl.get("timeout"),
             elements=len(merged.elements.get(name, {})),
+            protocol=decl.decl.get("protocol"),
+            dynamic=decl.dynamic,
         )
     return KernelSummary(chains=chains, sets=sets)
 
@@ -252,12 +260,15 @@ def drift(expected: KernelSummary, actual: KernelSummary | None) -> list[str]:
         got = actual.sets.get(name)
         if got is None:
             problems.append(f"{want.kind} {name} is missing")
-        elif want.timeout is None and got.elements != want.elements:
+        elif got.kind != want.kind:
+            problems.append(f"{name} is a {got.kind}, expected a {want.kind}")
+        elif not want.dynamic and got.elements != want.elements:
             # static maps only: dynamic sets are filled by traffic
             problems.append(
                 f"{want.kind} {name} has {got.elements} elements, expected {want.elements}"
             )
     problems.extend(
-        f"unexpected set {name}" for name in sorted(actual.sets.keys() - expected.sets.keys())
+        f"unexpected {actual.sets[name].kind} {name}"
+        for name in sorted(actual.sets.keys() - expected.sets.keys())
     )
     return problems

@@ -18,7 +18,7 @@ from app.nft.diff import KernelSet, KernelSummary
 from app.nft.render import canonical
 
 Json = Any
-_REF = re.compile(r'"@([^"]+)"|"target":\s*"([^"]+)"')
+_REF = re.compile(r'"@([^"]+)"|"target":\s*"([^"]+)"|"ct helper":\s*"([^"]+)"')
 
 
 @dataclass
@@ -69,6 +69,7 @@ class FakeNftAdapter:
                     flags=tuple(s.decl.get("flags", ())),
                     timeout=s.decl.get("timeout"),
                     elements=len(s.elements),
+                    protocol=s.decl.get("protocol") if s.kind == "ct helper" else None,
                 )
                 for name, s in self.state.sets.items()
             },
@@ -103,6 +104,18 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
             _need(name in state.chains, f"chain {name}")
             del state.chains[name]
         return
+    if kind == "ct helper":
+        if verb == "add":
+            existing = state.sets.get(name)
+            if existing is not None and existing.decl != obj:
+                raise NftError(f"Error: Could not process rule: File exists ({name})")
+            state.sets[name] = _Set(kind, obj)
+        elif verb == "delete":
+            _need(name in state.sets, f"ct helper {name}")
+            del state.sets[name]
+        else:
+            raise NftError(f"unsupported {verb} ct helper")
+        return
     if kind in ("set", "map"):
         if verb == "add":
             existing = state.sets.get(name)
@@ -120,9 +133,9 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
         return
     if kind == "rule":
         _need(name in state.chains, f"chain {name}")
-        for ref_set, ref_chain in _REF.findall(canonical(obj["expr"])):
-            if ref_set:
-                _need(ref_set in state.sets, f"set {ref_set}")
+        for ref_set, ref_chain, ref_helper in _REF.findall(canonical(obj["expr"])):
+            if ref_set or ref_helper:
+                _need((ref_set or ref_helper) in state.sets, f"object {ref_set or ref_helper}")
             if ref_chain:
                 _need(ref_chain in state.chains, f"chain {ref_chain}")
         state.chains[name].append(obj["expr"])
@@ -133,7 +146,7 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
         for item in obj["elem"]:
             if verb == "add":
                 key, value = (item[0], item[1]) if isinstance(item, list) else (item, None)
-                for _, chain in _REF.findall(canonical(value)):
+                for _, chain, _ in _REF.findall(canonical(value)):
                     _need(chain in state.chains, f"chain {chain}")
                 ckey = canonical(key)
                 if ckey in target.elements and target.elements[ckey] != value:

@@ -11,7 +11,8 @@ Layout (see docs/dataplane.md):
   goes into the packet mark and the shared `slot` chain maps it (map `slots`) to the backend
   mark, which lands in the conntrack mark.
 - `nat-pre` (dstnat): DNAT by the backend mark (`bea4`/`bea6` address, `bep` port).
-- `nat-post` (srcnat): masquerade connections whose mark carries the masquerade bit.
+- `nat-post` (srcnat): masquerade connections whose mark carries the masquerade bit, or SNAT
+  them to the backend's source address (`srcaddrs4`/`srcaddrs6`) when it carries the SNAT bit.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.domain.model import BackendSpec, FarmSpec
-from app.domain.rules import dispatch_level, schedulable, transports_of
+from app.domain.maglev import build_table, table_size
+from app.domain.model import HELPERS, BackendSpec, FarmSpec
+from app.domain.rules import dispatch_level, leastconn_slots, schedulable, transports_of
 
 Json = Any
 
@@ -30,6 +32,9 @@ TABLE = "kernlb"
 
 BACKEND_MASK = 0x00FFFFFF  # bits 0-23: backend mark (16.7 M backends)
 MASQUERADE_BIT = 0x80000000
+SNAT_BIT = 0x40000000  # SNAT to the backend's source address (map srcaddrs4/6)
+HASH_ALGORITHMS = ("hash_srcip", "hash_srcip_srcport", "symhash")
+LEASTCONN_MIN_SLOTS = 64
 SLOTS_PER_FARM = 4096  # slot keys of farm N are N*4096 .. N*4096+4095 (farm ids < 2^20)
 MAX_FARM_ID = (1 << 20) - 1
 MAX_BACKEND_MARK = BACKEND_MASK
@@ -173,6 +178,8 @@ def render_skeleton() -> Fragment:
     sets["bea4"] = _map_decl("bea4", "mark", "ipv4_addr")
     sets["bea6"] = _map_decl("bea6", "mark", "ipv6_addr")
     sets["bep"] = _map_decl("bep", "mark", "inet_service")
+    sets["srcaddrs4"] = _map_decl("srcaddrs4", "mark", "ipv4_addr")
+    sets["srcaddrs6"] = _map_decl("srcaddrs6", "mark", "ipv6_addr")
 
     nat_pre: list[tuple[Json, ...]] = []
     for family, addr_map in ((4, "bea4"), (6, "bea6")):
@@ -200,6 +207,18 @@ def render_skeleton() -> Fragment:
             {"masquerade": None},
         )
     ]
+    for family, src_map in ((4, "srcaddrs4"), (6, "srcaddrs6")):
+        nat_post.append(
+            (
+                {"match": {"op": "!=", "left": {"&": [_ct_mark(), SNAT_BIT]}, "right": 0}},
+                {
+                    "snat": {
+                        "family": _ip_proto(family),
+                        "addr": {"map": {"key": _backend_of_ct_mark(), "data": f"@{src_map}"}},
+                    }
+                },
+            )
+        )
     slot_rules: list[tuple[Json, ...]] = [
         (_set_ct_mark({"map": {"key": _meta("mark"), "data": "@slots"}}),),
         # The packet mark was scratch space for the slot key: clear it.
@@ -236,8 +255,20 @@ def farm_chain_name(farm_id: int) -> str:
     return f"f-{farm_id}"
 
 
+def limit_chain_name(farm_id: int) -> str:
+    return f"l-{farm_id}"
+
+
 def persist_set_name(farm_id: int) -> str:
     return f"p-{farm_id}"
+
+
+def conns_set_name(farm_id: int) -> str:
+    return f"c-{farm_id}"
+
+
+def helper_name(farm_id: int, transport: str) -> str:
+    return f"h-{farm_id}-{transport}"
 
 
 def slot_offset(farm_id: int) -> int:
@@ -249,13 +280,40 @@ def hash_seed(farm_id: int) -> int:
     return (farm_id * 0x9E3779B1) & 0xFFFFFFFF
 
 
-def mark_flags(farm: FarmSpec) -> int:
-    return MASQUERADE_BIT if farm.nattype == "nat" else 0
+def source_of(farm: FarmSpec, backend: BackendSpec) -> str | None:
+    if farm.nattype != "nat":
+        return None
+    return backend.source_addr or farm.source_addr
 
 
-def slot_table(backends: tuple[BackendSpec, ...]) -> list[BackendSpec]:
-    """Weight-expanded slots: each schedulable backend appears `weight` times, in id order."""
-    return [b for b in backends for _ in range(b.weight)]
+def ct_mark_of(farm: FarmSpec, backend: BackendSpec) -> int:
+    """The conntrack mark of a connection to `backend`: its mark plus the NAT flag bits."""
+    if farm.nattype != "nat":
+        return backend.mark
+    if source_of(farm, backend):
+        return backend.mark | SNAT_BIT
+    return backend.mark | MASQUERADE_BIT
+
+
+def slot_table(farm: FarmSpec, chosen: tuple[BackendSpec, ...]) -> list[BackendSpec]:
+    """The farm's slots, in order.
+
+    - hash algorithms: a weighted Maglev table (consistent: one backend failing or coming
+      back moves only about 1/N of the clients), sized by the configured backends;
+    - leastconn: shares proportional to weight / (1 + connections);
+    - weight, roundrobin: each backend `weight` times, in id order (a, a, b for 2/1).
+    """
+    if not chosen:
+        return []
+    if farm.algorithm in HASH_ALGORITHMS:
+        size = table_size(len(farm.backends))
+        table = build_table([(f"{farm.id}/{b.mark}", b.weight) for b in chosen], size)
+        return [chosen[i] for i in table]
+    if farm.algorithm == "leastconn":
+        total = min(max(LEASTCONN_MIN_SLOTS, 8 * len(chosen)), SLOTS_PER_FARM)
+        counts = leastconn_slots(chosen, total)
+        return [b for b, n in zip(chosen, counts, strict=True) for _ in range(n)]
+    return [b for b in chosen for _ in range(b.weight)]
 
 
 def _persist_key(farm: FarmSpec) -> tuple[list[Json], list[str]]:
@@ -301,24 +359,38 @@ def _scheduler(farm: FarmSpec, total: int) -> Json:
             }
         case "symhash":
             return {"symhash": {"mod": total, "offset": offset}}
-        case _:  # weight, leastconn (leastconn adjusts weights, not the expression)
+        case _:  # weight, leastconn (leastconn shapes the slots, not the expression)
             return {"numgen": {"mode": "random", "mod": total, "offset": offset}}
 
 
-def _farm_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
-    chosen = schedulable(farm.backends)
-    if not chosen:
+def _limited(farm: FarmSpec) -> list[BackendSpec]:
+    return [b for b in sorted(farm.backends, key=lambda b: b.zapi_id) if b.max_conns > 0]
+
+
+def _farm_rules(farm: FarmSpec, slots: list[BackendSpec]) -> tuple[tuple[Json, ...], ...]:
+    if not slots:
         # Nothing can take the connection: refuse it now rather than let it hit the LB.
         return (({"reject": None},),)
-    flags = mark_flags(farm)
     rules: list[tuple[Json, ...]] = []
+    transports = HELPERS.get(farm.protocol)
+    if transports is not None:
+        for transport in transports:
+            assign: Json = {"ct helper": helper_name(farm.id, transport)}
+            if len(transports) > 1:
+                proto_match = {"match": {"op": "==", "left": _meta("l4proto"), "right": transport}}
+                rules.append((proto_match, assign))
+            else:
+                rules.append((assign,))
+    limits = _limited(farm)
+    # After a backend was chosen: the max_conns hard caps, or done.
+    tail: Json = {"goto": {"target": limit_chain_name(farm.id)}} if limits else {"accept": None}
     if farm.persistence:
         key, _ = _persist_key(farm)
         elem = {"concat": [*key, _ct_mark()]}
         set_ref = f"@{persist_set_name(farm.id)}"
-        chosen_marks = {b.mark for b in chosen}
+        chosen_marks = {b.mark for b in slots}
         for backend in sorted(farm.backends, key=lambda b: b.zapi_id):
-            mark = backend.mark | flags
+            mark = ct_mark_of(farm, backend)
             if backend.mark in chosen_marks:
                 # Honour a remembered backend only while it is schedulable.
                 rules.append(
@@ -326,7 +398,7 @@ def _farm_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
                         _set_ct_mark(mark),
                         {"match": {"op": "==", "left": elem, "right": set_ref}},
                         {"set": {"op": "update", "elem": elem, "set": set_ref}},
-                        {"accept": None},
+                        tail,
                     )
                 )
             else:
@@ -334,13 +406,33 @@ def _farm_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
                     (_set_ct_mark(mark), {"set": {"op": "delete", "elem": elem, "set": set_ref}})
                 )
         rules.append((_set_ct_mark(0),))
-        total = len(slot_table(chosen))
-        rules.append((_set_meta_mark(_scheduler(farm, total)), {"jump": {"target": "slot"}}))
-        rules.append(({"set": {"op": "update", "elem": elem, "set": set_ref}},))
+        rules.append((_set_meta_mark(_scheduler(farm, len(slots))), {"jump": {"target": "slot"}}))
+        rules.append(({"set": {"op": "update", "elem": elem, "set": set_ref}}, tail))
+    elif limits:
+        rules.append((_set_meta_mark(_scheduler(farm, len(slots))), {"jump": {"target": "slot"}}))
+        rules.append((tail,))
     else:
-        total = len(slot_table(chosen))
-        rules.append((_set_meta_mark(_scheduler(farm, total)), {"goto": {"target": "slot"}}))
+        rules.append((_set_meta_mark(_scheduler(farm, len(slots))), {"goto": {"target": "slot"}}))
     return tuple(rules)
+
+
+def _limit_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
+    set_ref = f"@{conns_set_name(farm.id)}"
+    return tuple(
+        (
+            {"match": {"op": "==", "left": _ct_mark(), "right": ct_mark_of(farm, backend)}},
+            {
+                "set": {
+                    "op": "add",
+                    "elem": _ct_mark(),
+                    "set": set_ref,
+                    "stmt": [{"ct count": {"val": backend.max_conns, "inv": True}}],
+                }
+            },
+            {"drop": None},
+        )
+        for backend in _limited(farm)
+    )
 
 
 def _dispatch_elements(farm: FarmSpec) -> dict[str, dict[str, tuple[Json, Json]]]:
@@ -375,9 +467,16 @@ def render_farm(farm: FarmSpec) -> Fragment:
     """The objects of one farm; a stopped farm has none."""
     if not farm.running:
         return Fragment()
+    slots = slot_table(farm, schedulable(farm.backends))
     chain = farm_chain_name(farm.id)
-    chains = {chain: Chain(_chain_decl(chain), _farm_rules(farm))}
+    chains = {chain: Chain(_chain_decl(chain), _farm_rules(farm, slots))}
     sets: dict[str, SetDecl] = {}
+    if slots and _limited(farm):
+        limit_chain = limit_chain_name(farm.id)
+        chains[limit_chain] = Chain(_chain_decl(limit_chain), _limit_rules(farm))
+        name = conns_set_name(farm.id)
+        decl = {"family": FAMILY, "table": TABLE, "name": name, "type": "mark", "size": 65535}
+        sets[name] = SetDecl("set", decl, dynamic=True)
     if farm.persistence:
         _, types = _persist_key(farm)
         name = persist_set_name(farm.id)
@@ -394,19 +493,33 @@ def render_farm(farm: FarmSpec) -> Fragment:
             },
             dynamic=True,
         )
+    for transport in HELPERS.get(farm.protocol, ()):
+        name = helper_name(farm.id, transport)
+        helper = {
+            "family": FAMILY,
+            "table": TABLE,
+            "name": name,
+            "type": farm.protocol,
+            "protocol": transport,
+            "l3proto": "inet",
+        }
+        sets[name] = SetDecl("ct helper", helper, dynamic=True)
     elements = _dispatch_elements(farm)
-    flags = mark_flags(farm)
-    chosen = schedulable(farm.backends)
     offset = slot_offset(farm.id)
-    slots = elements.setdefault("slots", {})
-    for index, backend in enumerate(slot_table(chosen)):
+    slot_elements = elements.setdefault("slots", {})
+    for index, backend in enumerate(slots):
         key = offset + index
-        slots[canonical(key)] = (key, backend.mark | flags)
+        slot_elements[canonical(key)] = (key, ct_mark_of(farm, backend))
     addr_map = "bea4" if farm.family == 4 else "bea6"
+    src_map = "srcaddrs4" if farm.family == 4 else "srcaddrs6"
     for backend in farm.backends:
-        elements.setdefault(addr_map, {})[canonical(backend.mark)] = (backend.mark, backend.ip)
+        mark = backend.mark
+        elements.setdefault(addr_map, {})[canonical(mark)] = (mark, backend.ip)
         if backend.port is not None:
-            elements.setdefault("bep", {})[canonical(backend.mark)] = (backend.mark, backend.port)
+            elements.setdefault("bep", {})[canonical(mark)] = (mark, backend.port)
+        source = source_of(farm, backend)
+        if source:
+            elements.setdefault(src_map, {})[canonical(mark)] = (mark, source)
     return Fragment(chains=chains, sets=sets, elements={k: v for k, v in elements.items() if v})
 
 
