@@ -27,6 +27,8 @@ from app.services.farms import FarmService
 from app.services.keys import KeyStore, generate_key
 from app.services.uow import UnitOfWork
 from app.settings import Settings
+from app.stats.conntrack import ConnectionCounter, NetlinkConnectionCounter
+from app.stats.load import follow_load
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ def create_app(
     nft: NftAdapter | None = None,
     addresses: AddressBook | None = None,
     conntrack: Conntrack | None = None,
+    counter: ConnectionCounter | None = None,
 ) -> FastAPI:
     url = settings.database_url
     ensure_sqlite_dir(url)
@@ -96,15 +99,22 @@ def create_app(
             keys.set(key)
             # Shown once: only its hash is stored.
             print(f"kernlb: generated ZAPI key (shown only once): {key}", flush=True)
+        farm_service.helpers = await asyncio.to_thread(adapter.supported_helpers)
         await asyncio.to_thread(reconciler.full_sync)
-        task = None
+        tasks: list[asyncio.Task[None]] = []
         if settings.resync_interval > 0:
-            task = asyncio.create_task(_resync_forever(reconciler, settings.resync_interval))
+            tasks.append(asyncio.create_task(_resync_forever(reconciler, settings.resync_interval)))
+        if settings.load_interval > 0:
+            load_counter = counter if counter is not None else NetlinkConnectionCounter()
+            tasks.append(
+                asyncio.create_task(follow_load(reconciler, load_counter, settings.load_interval))
+            )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             engine.dispose()
@@ -120,7 +130,8 @@ def create_app(
     app.state.settings = settings
     app.state.reconciler = reconciler
     app.state.keys = keys
-    app.state.farms = FarmService(uow, addresses)
+    farm_service = FarmService(uow, addresses)
+    app.state.farms = farm_service
     app.state.backends = BackendService(uow)
 
     for index, base in enumerate(BASE_PATHS):

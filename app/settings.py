@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     cert: Path | None = None
     cert_key: Path | None = None
     resync_interval: float = Field(default=30.0, ge=0)  # seconds; 0 disables the timer
+    load_interval: float = Field(default=2.0, ge=0)  # leastconn/max_conns load refresh; 0: off
     vip_check: bool = True  # the VIP must be an address of this host (namespace)
     ip_forward: bool = True  # enable net.ipv4.ip_forward / ipv6 forwarding at start-up
     log_level: str = "info"

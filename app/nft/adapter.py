@@ -11,6 +11,7 @@ import logging
 import threading
 from typing import Any, Protocol
 
+from app.domain.model import HELPERS
 from app.nft.diff import KernelSet, KernelSummary
 from app.nft.render import FAMILY, TABLE
 
@@ -31,6 +32,8 @@ class NftAdapter(Protocol):
     def apply(self, commands: list[dict[str, Json]]) -> None: ...
 
     def summary(self) -> KernelSummary | None: ...
+
+    def supported_helpers(self) -> frozenset[str]: ...
 
 
 def summarise_listing(objects: list[dict[str, Json]]) -> KernelSummary | None:
@@ -91,6 +94,41 @@ class LibNftAdapter:
             log.error("nftables rejected a batch: %s", err.strip())
             log.debug("rejected batch: %s", json.dumps(payload))
             raise NftError(err.strip() or f"nftables returned {rc}")
+
+    def supported_helpers(self) -> frozenset[str]:
+        """Which conntrack helpers this kernel has, probed once at start-up.
+
+        Each probe declares the helper in a scratch table that the same transaction deletes,
+        so nothing is ever visible in the ruleset.
+        """
+        supported = set()
+        for helper, transports in HELPERS.items():
+            probe = "kernlb_probe"
+            commands: list[dict[str, Json]] = [
+                {"add": {"table": {"family": FAMILY, "name": probe}}}
+            ]
+            for transport in transports:
+                commands.append(
+                    {
+                        "add": {
+                            "ct helper": {
+                                "family": FAMILY,
+                                "table": probe,
+                                "name": f"h-{transport}",
+                                "type": helper,
+                                "protocol": transport,
+                                "l3proto": "inet",
+                            }
+                        }
+                    }
+                )
+            commands.append({"delete": {"table": {"family": FAMILY, "name": probe}}})
+            with self._lock:
+                rc, _out, _err = self._nft.json_cmd({"nftables": commands})
+            if rc == 0:
+                supported.add(helper)
+        log.info("conntrack helpers available: %s", ", ".join(sorted(supported)) or "none")
+        return frozenset(supported)
 
     def summary(self) -> KernelSummary | None:
         cmd = {"nftables": [{"list": {"table": {"family": FAMILY, "name": TABLE}}}]}

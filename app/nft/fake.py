@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.domain.model import HELPERS
 from app.nft.adapter import NftError
 from app.nft.diff import KernelSet, KernelSummary
 from app.nft.render import canonical
@@ -74,6 +75,9 @@ class FakeNftAdapter:
                 for name, s in self.state.sets.items()
             },
         )
+
+    def supported_helpers(self) -> frozenset[str]:
+        return frozenset(HELPERS)
 
     def elements(self, name: str) -> dict[str, Json]:
         """Canonical key -> value of one map (tests)."""

@@ -13,6 +13,7 @@ commit), so the applied state always describes the kernel.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.db.models import Farm
 from app.db.repositories import all_farm_specs, farm_spec
 from app.domain.model import FarmSpec
+from app.domain.rules import needs_load
 from app.errors import KernelRejected
 from app.nft.adapter import NftAdapter, NftError
 from app.nft.diff import diff, drift, expected_summary, sync
@@ -65,6 +67,7 @@ class Reconciler:
         self._applied: Ruleset | None = None
         self._specs: dict[int, FarmSpec] = {}
         self._staged: _Staged | None = None
+        self._load: dict[int, int] = {}  # backend mark -> active connections (conntrack)
 
     # -- per request -----------------------------------------------------------------------
 
@@ -85,7 +88,7 @@ class Reconciler:
                     farms.pop(farm_id, None)
                 else:
                     session.refresh(farm)
-                    spec = farm_spec(farm)
+                    spec = self._with_load(farm_spec(farm))
                     specs[farm_id] = spec
                     farms[farm_id] = render_farm(spec)
             new = Ruleset(skeleton=self._applied.skeleton, farms=farms)
@@ -130,11 +133,47 @@ class Reconciler:
             self.stage(session, ids)
             self.confirm()
 
+    # -- observed load (leastconn, max_conns) ----------------------------------------------
+
+    def needs_load(self) -> bool:
+        return any(needs_load(spec) for spec in self._specs.values())
+
+    def _with_load(self, spec: FarmSpec) -> FarmSpec:
+        if not needs_load(spec):
+            return spec
+        backends = tuple(
+            dataclasses.replace(b, connections=self._load.get(b.mark, 0)) for b in spec.backends
+        )
+        return dataclasses.replace(spec, backends=backends)
+
+    def update_load(self, connections: dict[int, int]) -> int:
+        """Re-render the farms whose scheduling depends on load; returns how many changed."""
+        with self.lock:
+            self._load = dict(connections)
+            if self._applied is None:
+                return 0
+            specs = dict(self._specs)
+            farms = dict(self._applied.farms)
+            changed = 0
+            for farm_id, spec in self._specs.items():
+                if not needs_load(spec):
+                    continue
+                loaded = self._with_load(spec)
+                fragment = render_farm(loaded)
+                if fragment != farms.get(farm_id):
+                    specs[farm_id], farms[farm_id] = loaded, fragment
+                    changed += 1
+            if changed:
+                new = Ruleset(skeleton=self._applied.skeleton, farms=farms)
+                self._apply(diff(self._applied, new))
+                self._applied, self._specs = new, specs
+            return changed
+
     # -- whole state -----------------------------------------------------------------------
 
     def full_sync(self) -> None:
         with self.lock, self.session_factory() as session:
-            farms = all_farm_specs(session)
+            farms = [self._with_load(f) for f in all_farm_specs(session)]
             ruleset = render(farms)
             kernel = self.adapter.summary()
             self._apply(sync(ruleset, kernel))

@@ -77,6 +77,7 @@ class FarmService:
     def __init__(self, uow: UnitOfWork, addresses: AddressBook) -> None:
         self.uow = uow
         self.addresses = addresses
+        self.helpers: frozenset[str] = frozenset()  # probed at start-up
 
     # -- reads -----------------------------------------------------------------------------
 

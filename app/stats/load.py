@@ -1,0 +1,27 @@
+"""Feeds conntrack connection counts to the reconciler for leastconn and max_conns farms."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app.reconcile.reconciler import Reconciler
+from app.stats.conntrack import ConnectionCounter
+
+log = logging.getLogger(__name__)
+
+
+async def follow_load(reconciler: Reconciler, counter: ConnectionCounter, interval: float) -> None:
+    """Every `interval` seconds, while some farm needs it, re-read the per-backend load."""
+    while True:
+        await asyncio.sleep(interval)
+        if not reconciler.needs_load():
+            continue
+        try:
+            counts = await asyncio.to_thread(counter.count_by_mark)
+            active = {mark: c.active for mark, c in counts.items()}
+            changed = await asyncio.to_thread(reconciler.update_load, active)
+            if changed:
+                log.debug("load changed the scheduling of %d farm(s)", changed)
+        except Exception:  # keep following; the next round retries
+            log.exception("reading connection counts failed")
