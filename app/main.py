@@ -132,7 +132,7 @@ def create_app(
     app.state.keys = keys
     farm_service = FarmService(uow, addresses)
     app.state.farms = farm_service
-    app.state.backends = BackendService(uow)
+    app.state.backends = BackendService(uow, farm_service)
 
     for index, base in enumerate(BASE_PATHS):
         for module in (system, farms, backends):

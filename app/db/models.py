@@ -45,6 +45,7 @@ class Farm(Base):
     persistence: Mapped[str] = mapped_column(String(32), default="")
     ttl: Mapped[int] = mapped_column(Integer, default=60)
     running: Mapped[bool] = mapped_column(Boolean, default=True)
+    source_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
     fg_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     fg_timecheck: Mapped[int] = mapped_column(Integer, default=5)
     fg_script: Mapped[str] = mapped_column(String(1024), default="")
@@ -76,6 +77,7 @@ class Backend(Base):
     max_conns: Mapped[int] = mapped_column(Integer, default=0)
     maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
     maintenance_mode: Mapped[str] = mapped_column(String(8), default="")
+    source_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     farm: Mapped[Farm] = relationship(back_populates="backends")
     health: Mapped[BackendHealth | None] = relationship(

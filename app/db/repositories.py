@@ -54,6 +54,7 @@ def backend_spec(backend: Backend) -> BackendSpec:
         max_conns=backend.max_conns,
         maintenance=backend.maintenance,
         health=backend.health.state if backend.health is not None else "up",
+        source_addr=backend.source_addr,
     )
 
 
@@ -69,6 +70,7 @@ def farm_spec(farm: Farm) -> FarmSpec:
         persistence=farm.persistence,
         ttl=farm.ttl,
         running=farm.running,
+        source_addr=farm.source_addr,
         backends=tuple(backend_spec(b) for b in sorted(farm.backends, key=lambda b: b.zapi_id)),
     )
 

@@ -53,11 +53,31 @@ class FarmUpdate(_Model):
         Literal["", "none", "ip", "srcip", "srcport", "srcmac", "srcip_srcport", "srcip_dstport"]
         | None
     ) = None
-    protocol: Literal["tcp", "udp", "sctp", "all"] | None = None
+    protocol: (
+        Literal[
+            "tcp",
+            "udp",
+            "sctp",
+            "all",
+            "ftp",
+            "tftp",
+            "sip",
+            "irc",
+            "pptp",
+            "sane",
+            "amanda",
+            "snmp",
+            "netbios-ns",
+        ]
+        | None
+    ) = None
     nattype: Literal["nat", "dnat"] | None = None
     ttl: IntOrDigits | None = None
     vip: str | None = None
     vport: IntOrDigits | None = None
+    source_addr: str | None = Field(
+        default=None, description='kernlb extension: SNAT address for nat mode; "" clears it'
+    )
 
 
 class FarmActionBody(BaseModel):
@@ -70,6 +90,9 @@ class BackendCreate(_Model):
     weight: IntOrDigits | None = Field(default=None, examples=[1])
     priority: IntOrDigits | None = Field(default=None, examples=[1])
     max_conns: IntOrDigits | None = Field(default=None, examples=[0])
+    source_addr: str | None = Field(
+        default=None, description="kernlb extension: SNAT address for this backend (nat mode)"
+    )
 
 
 class BackendUpdate(_Model):
@@ -78,6 +101,7 @@ class BackendUpdate(_Model):
     weight: IntOrDigits | None = None
     priority: IntOrDigits | None = None
     max_conns: IntOrDigits | None = None
+    source_addr: str | None = None
 
 
 class MaintenanceBody(BaseModel):
@@ -125,6 +149,7 @@ class BackendItem(BaseModel):
     priority: int
     max_conns: int
     status: BackendStatus
+    source_addr: str | None = Field(default=None, description="kernlb extension, when set")
 
 
 class FarmParams(BaseModel):
@@ -141,6 +166,7 @@ class FarmParams(BaseModel):
     ttl: int
     vip: str
     vport: int | str = Field(description="an integer for a single port, a string otherwise")
+    source_addr: str | None = Field(default=None, description="kernlb extension, when set")
 
 
 class FarmResponse(BaseModel):

@@ -26,7 +26,7 @@ def backend_status(backend: Backend) -> str:
 
 
 def backend_item(backend: Backend) -> dict[str, Any]:
-    return {
+    item: dict[str, Any] = {
         "id": backend.zapi_id,
         "ip": backend.ip,
         "port": backend.port,
@@ -35,6 +35,9 @@ def backend_item(backend: Backend) -> dict[str, Any]:
         "max_conns": backend.max_conns,
         "status": backend_status(backend),
     }
+    if backend.source_addr:  # kernlb extension: shown only when set
+        item["source_addr"] = backend.source_addr
+    return item
 
 
 def farm_list_item(view: FarmView) -> dict[str, Any]:
@@ -50,7 +53,7 @@ def farm_list_item(view: FarmView) -> dict[str, Any]:
 
 def farm_params(view: FarmView) -> dict[str, Any]:
     farm: Farm = view.farm
-    return {
+    params = {
         "algorithm": farm.algorithm,
         "fgenabled": "true" if farm.fg_enabled else "false",
         "fglog": "true" if farm.fg_log else "false",
@@ -65,6 +68,9 @@ def farm_params(view: FarmView) -> dict[str, Any]:
         "vip": farm.vip,
         "vport": vport_detail(farm.vport),
     }
+    if farm.source_addr:  # kernlb extension: shown only when set
+        params["source_addr"] = farm.source_addr
+    return params
 
 
 def farm_detail(view: FarmView) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from app.db.models import Backend, Farm
 from app.domain.rules import lowest_free_id
 from app.errors import BadRequest, NotFound
 from app.nft.render import MAX_BACKEND_MARK, SLOTS_PER_FARM
-from app.services.farms import status_of
+from app.services.farms import FarmService, status_of
 from app.services.uow import UnitOfWork, Work
 from app.services.values import as_int, as_ip, ip_family
 
@@ -47,8 +47,9 @@ def _check_slots(farm: Farm, description: str) -> None:
 
 
 class BackendService:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, farms: FarmService) -> None:
         self.uow = uow
+        self.farms = farms
 
     def list(self, name: str) -> list[Backend]:
         with self.uow.read() as session:
@@ -104,11 +105,17 @@ class BackendService:
                         "Invalid backend connection limit value, accepted values are 0 or higher."
                     )
                 max_conns = value
+            source_addr = None
+            if body.get("source_addr") is not None:
+                source_addr = self.farms.source_address(
+                    body["source_addr"], family=ip_family(farm.vip), description=description
+                )
             try:
                 _check_duplicate(farm, ip, port, skip=None)
             except BadRequest as exc:
                 raise bad(exc.message) from None
             backend = Backend(
+                source_addr=source_addr,
                 zapi_id=lowest_free_id(b.zapi_id for b in farm.backends),
                 ip=ip,
                 port=port,
@@ -122,7 +129,7 @@ class BackendService:
             if backend.id > MAX_BACKEND_MARK:
                 raise bad("The backend limit has been reached.")
             work.touch(farm.id)
-            params = {
+            params: dict[str, Any] = {
                 "id": backend.zapi_id,
                 "ip": ip,
                 "port": port,
@@ -130,6 +137,8 @@ class BackendService:
                 "priority": priority if body.get("priority") is not None else None,
                 "max_conns": max_conns,
             }
+            if source_addr is not None:
+                params["source_addr"] = source_addr
             status = status_of(farm)
         return params, status
 
@@ -185,6 +194,10 @@ class BackendService:
                         "invalid value."
                     )
                 max_conns = echo["max_conns"] = value
+            if body.get("source_addr") is not None:
+                backend.source_addr = echo["source_addr"] = self.farms.source_address(
+                    body["source_addr"], family=ip_family(farm.vip), description=description
+                )
             if (ip, port) != (backend.ip, backend.port):
                 try:
                     _check_duplicate(farm, ip, port, skip=backend)

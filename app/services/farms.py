@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.db import repositories as repo
 from app.db.models import Farm
-from app.domain.model import ALGORITHMS, TRANSPORTS, FarmSpec
+from app.domain.model import ALGORITHMS, HELPERS, TRANSPORTS, FarmSpec
 from app.domain.rules import PortSpecError, farm_status, farms_overlap, format_vport, parse_vport
 from app.errors import BadRequest, Gone, NotFound
 from app.net.addresses import AddressBook
@@ -213,12 +213,12 @@ class FarmService:
             if protocol is not None:
                 if protocol == "":
                     raise bad("Invalid protocol, can't be blank.")
-                if protocol in HELPER_PROTOCOLS:
+                if protocol in HELPERS and protocol not in self.helpers:
                     raise bad(
-                        f"The protocol '{protocol}' needs a conntrack helper, "
-                        "which kernlb does not support yet."
+                        f"The protocol '{protocol}' needs the kernel's {protocol} conntrack "
+                        "helper, which this kernel does not provide."
                     )
-                if protocol not in (*TRANSPORTS, "all"):
+                if protocol not in (*TRANSPORTS, "all", *HELPERS):
                     raise bad("Invalid protocol.")
                 changes["protocol"] = protocol
 
@@ -271,6 +271,13 @@ class FarmService:
                     raise bad("Invalid vport.")
                 changes["ports"] = ports
 
+            source_in = body.get("source_addr")
+            if source_in is not None:
+                vip_family = ip_family(changes.get("vip", farm.vip))
+                changes["source_addr"] = self.source_address(
+                    source_in, family=vip_family, description=description
+                )
+
             if changes.get("protocol") == "all":
                 # ZAPI: choosing "all" also clears the ports.
                 changes["ports"] = None
@@ -288,6 +295,21 @@ class FarmService:
                     setattr(farm, key, value)
             work.touch(farm.id)
         return echo
+
+    def source_address(self, value: Any, *, family: int, description: str) -> str | None:
+        """Validate a SNAT source address (kernlb extension); "" clears it."""
+        if value == "":
+            return None
+        address = as_ip(value)
+        if address is None or ip_family(address) != family:
+            raise BadRequest(
+                f"Invalid source_addr: an IPv{family} address is expected.", description=description
+            )
+        if self.addresses.interface_of(address) is None:
+            raise BadRequest(
+                "The source_addr IP must exist in some interface.", description=description
+            )
+        return address
 
     # -- delete ----------------------------------------------------------------------------
 
