@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from app.domain.model import HELPERS
 from app.nft.diff import KernelSet, KernelSummary
-from app.nft.render import FAMILY, TABLE
+from app.nft.render import FAMILIES, FAMILY, TABLE, qualified
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +37,28 @@ class NftAdapter(Protocol):
 
 
 def summarise_listing(objects: list[dict[str, Json]]) -> KernelSummary | None:
-    """Reduce an `nft -j list table` listing to the parts reconciliation compares."""
+    """Reduce `nft -j list table` listings (of either family) to what reconciliation compares."""
     chains: dict[str, int] = {}
     sets: dict[str, KernelSet] = {}
-    seen_table = False
+    tables: set[str] = set()
     for item in objects:
         if "table" in item:
-            seen_table = True
+            tables.add(item["table"]["family"])
         elif "chain" in item:
-            chains.setdefault(item["chain"]["name"], 0)
+            chains.setdefault(qualified(item["chain"]["family"], item["chain"]["name"]), 0)
         elif "rule" in item:
-            name = item["rule"]["chain"]
+            name = qualified(item["rule"]["family"], item["rule"]["chain"])
             chains[name] = chains.get(name, 0) + 1
         elif "ct helper" in item:
             body = item["ct helper"]
-            sets[body["name"]] = KernelSet(
+            sets[qualified(body["family"], body["name"])] = KernelSet(
                 kind="ct helper", type=body.get("type"), protocol=body.get("protocol")
             )
         elif "set" in item or "map" in item:
             kind = "set" if "set" in item else "map"
             body = item[kind]
             flags = body.get("flags", [])
-            sets[body["name"]] = KernelSet(
+            sets[qualified(body["family"], body["name"])] = KernelSet(
                 kind=kind,
                 type=body.get("type"),
                 map=body.get("map"),
@@ -66,9 +66,9 @@ def summarise_listing(objects: list[dict[str, Json]]) -> KernelSummary | None:
                 timeout=body.get("timeout"),
                 elements=len(body.get("elem", [])),
             )
-    if not seen_table:
+    if not tables:
         return None
-    return KernelSummary(chains=chains, sets=sets)
+    return KernelSummary(chains=chains, sets=sets, tables=frozenset(tables))
 
 
 class LibNftAdapter:
@@ -131,12 +131,14 @@ class LibNftAdapter:
         return frozenset(supported)
 
     def summary(self) -> KernelSummary | None:
-        cmd = {"nftables": [{"list": {"table": {"family": FAMILY, "name": TABLE}}}]}
-        with self._lock:
-            rc, out, err = self._nft.json_cmd(cmd)
-        if rc != 0:
-            if "No such file or directory" in err:
-                return None
-            raise NftError(err.strip())
-        objects = out.get("nftables", []) if isinstance(out, dict) else []
+        objects: list[dict[str, Json]] = []
+        for family in FAMILIES:
+            cmd = {"nftables": [{"list": {"table": {"family": family, "name": TABLE}}}]}
+            with self._lock:
+                rc, out, err = self._nft.json_cmd(cmd)
+            if rc != 0:
+                if "No such file or directory" in err:
+                    continue
+                raise NftError(err.strip())
+            objects.extend(out.get("nftables", []) if isinstance(out, dict) else [])
         return summarise_listing(objects)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.nft.render import FAMILY, TABLE, Chain, Fragment, Ruleset, SetDecl
+from app.nft.render import FAMILIES, TABLE, Chain, Fragment, Ruleset, SetDecl, split_name
 
 Json = Any
 Command = dict[str, Json]
@@ -38,10 +38,14 @@ class KernelSet:
 
 @dataclass(frozen=True)
 class KernelSummary:
-    """What the kernel's kernlb table holds, reduced to what reconciliation compares."""
+    """What kernlb's tables hold, reduced to what reconciliation compares.
+
+    Object names are qualified by family: `inet/f-1`, `netdev/in-eth0`.
+    """
 
     chains: dict[str, int] = field(default_factory=dict)  # chain -> number of rules
     sets: dict[str, KernelSet] = field(default_factory=dict)
+    tables: frozenset[str] = frozenset(FAMILIES)  # families whose kernlb table exists
 
 
 @dataclass
@@ -66,23 +70,24 @@ class _Batch:
         ]
 
 
-def table_command() -> Command:
-    return {"add": {"table": {"family": FAMILY, "name": TABLE}}}
+def table_command(family: str) -> Command:
+    return {"add": {"table": {"family": family, "name": TABLE}}}
 
 
-def _ref(name: str) -> dict[str, Json]:
-    return {"family": FAMILY, "table": TABLE, "name": name}
+def _ref(qualified: str) -> dict[str, Json]:
+    family, name = split_name(qualified)
+    return {"family": family, "table": TABLE, "name": name}
 
 
-def _rule_commands(name: str, chain: Chain) -> Iterator[Command]:
+def _rule_commands(qualified: str, chain: Chain) -> Iterator[Command]:
+    family, name = split_name(qualified)
     for expr in chain.rules:
-        yield {
-            "add": {"rule": {"family": FAMILY, "table": TABLE, "chain": name, "expr": list(expr)}}
-        }
+        rule = {"family": family, "table": TABLE, "chain": name, "expr": list(expr)}
+        yield {"add": {"rule": rule}}
 
 
-def _element_command(verb: str, map_name: str, items: list[Json]) -> Command:
-    return {verb: {"element": {**_ref(map_name), "elem": items}}}
+def _element_command(verb: str, qualified: str, items: list[Json]) -> Command:
+    return {verb: {"element": {**_ref(qualified), "elem": items}}}
 
 
 def _iter_fragments(ruleset: Ruleset) -> Iterable[tuple[object, Fragment]]:
@@ -193,9 +198,9 @@ def sync(new: Ruleset, kernel: KernelSummary | None) -> list[Command]:
     are deleted.  `kernel=None` means the table does not exist.
     """
     want = _merged(new)
-    have = kernel or KernelSummary()
+    have = kernel or KernelSummary(tables=frozenset())
     batch = _Batch()
-    batch.declare.append(table_command())
+    batch.declare.extend(table_command(family) for family in FAMILIES)
     for name in sorted(want.chains):
         batch.declare.append({"add": {"chain": want.chains[name].decl}})
     for name in sorted(have.chains):
@@ -245,8 +250,10 @@ def expected_summary(ruleset: Ruleset) -> KernelSummary:
 def drift(expected: KernelSummary, actual: KernelSummary | None) -> list[str]:
     """Human-readable differences between what kernlb applied and what the kernel holds."""
     if actual is None:
-        return ["table inet kernlb is missing"]
-    problems: list[str] = []
+        return [f"table {family} kernlb is missing" for family in FAMILIES]
+    problems = [
+        f"table {family} kernlb is missing" for family in FAMILIES if family not in actual.tables
+    ]
     for name, count in sorted(expected.chains.items()):
         have = actual.chains.get(name)
         if have is None:

@@ -16,7 +16,7 @@ from typing import Any
 from app.domain.model import HELPERS
 from app.nft.adapter import NftError
 from app.nft.diff import KernelSet, KernelSummary
-from app.nft.render import canonical
+from app.nft.render import canonical, qualified
 
 Json = Any
 _REF = re.compile(r'"@([^"]+)"|"target":\s*"([^"]+)"|"ct helper":\s*"([^"]+)"')
@@ -31,7 +31,7 @@ class _Set:
 
 @dataclass
 class _State:
-    table: bool = False
+    tables: set[str] = field(default_factory=set)  # families
     chains: dict[str, list[Json]] = field(default_factory=dict)
     sets: dict[str, _Set] = field(default_factory=dict)
 
@@ -58,9 +58,10 @@ class FakeNftAdapter:
         self.batches.append(commands)
 
     def summary(self) -> KernelSummary | None:
-        if not self.state.table:
+        if not self.state.tables:
             return None
         return KernelSummary(
+            tables=frozenset(self.state.tables),
             chains={name: len(rules) for name, rules in self.state.chains.items()},
             sets={
                 name: KernelSet(
@@ -79,25 +80,26 @@ class FakeNftAdapter:
     def supported_helpers(self) -> frozenset[str]:
         return frozenset(HELPERS)
 
-    def elements(self, name: str) -> dict[str, Json]:
+    def elements(self, name: str, family: str = "inet") -> dict[str, Json]:
         """Canonical key -> value of one map (tests)."""
-        return dict(self.state.sets[name].elements)
+        return dict(self.state.sets[qualified(family, name)].elements)
 
-    def rules(self, chain: str) -> list[Json]:
-        return list(self.state.chains[chain])
+    def rules(self, chain: str, family: str = "inet") -> list[Json]:
+        return list(self.state.chains[qualified(family, chain)])
 
 
 def _execute(state: _State, command: dict[str, Json]) -> None:
     ((verb, body),) = command.items()
     ((kind, obj),) = body.items()
+    family = obj["family"]
     if kind == "table":
         if verb == "add":
-            state.table = True
+            state.tables.add(family)
             return
         raise NftError(f"unsupported {verb} table")
-    if not state.table:
-        raise NftError("Error: No such file or directory (table)")
-    name = obj.get("name") if kind != "rule" else obj.get("chain")
+    if family not in state.tables:
+        raise NftError(f"Error: No such file or directory (table {family})")
+    name = qualified(family, obj.get("name") if kind != "rule" else obj.get("chain"))
     if kind == "chain":
         if verb == "add":
             state.chains.setdefault(name, [])
@@ -139,9 +141,10 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
         _need(name in state.chains, f"chain {name}")
         for ref_set, ref_chain, ref_helper in _REF.findall(canonical(obj["expr"])):
             if ref_set or ref_helper:
-                _need((ref_set or ref_helper) in state.sets, f"object {ref_set or ref_helper}")
+                ref = qualified(family, ref_set or ref_helper)
+                _need(ref in state.sets, f"object {ref}")
             if ref_chain:
-                _need(ref_chain in state.chains, f"chain {ref_chain}")
+                _need(qualified(family, ref_chain) in state.chains, f"chain {ref_chain}")
         state.chains[name].append(obj["expr"])
         return
     if kind == "element":
@@ -151,7 +154,7 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
             if verb == "add":
                 key, value = (item[0], item[1]) if isinstance(item, list) else (item, None)
                 for _, chain, _ in _REF.findall(canonical(value)):
-                    _need(chain in state.chains, f"chain {chain}")
+                    _need(qualified(family, chain) in state.chains, f"chain {chain}")
                 ckey = canonical(key)
                 if ckey in target.elements and target.elements[ckey] != value:
                     raise NftError("Error: Could not process rule: File exists")

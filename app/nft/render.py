@@ -27,7 +27,9 @@ from app.domain.rules import dispatch_level, leastconn_slots, schedulable, trans
 
 Json = Any
 
-FAMILY = "inet"
+FAMILY = "inet"  # NAT modes, IPv4 and IPv6
+NETDEV = "netdev"  # DSR and stateless DNAT, in the ingress hook
+FAMILIES = (FAMILY, NETDEV)
 TABLE = "kernlb"
 
 BACKEND_MASK = 0x00FFFFFF  # bits 0-23: backend mark (16.7 M backends)
@@ -104,6 +106,16 @@ def _backend_of_ct_mark() -> Json:
 
 def _ct_new() -> Json:
     return {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}}
+
+
+def qualified(family: str, name: str) -> str:
+    """Objects are keyed `family/name`: both tables are called kernlb."""
+    return f"{family}/{name}"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    family, _, bare = name.partition("/")
+    return family, bare
 
 
 def canonical(value: Json) -> str:
@@ -245,7 +257,15 @@ def render_skeleton() -> Fragment:
         ),
         "slot": Chain(_chain_decl("slot"), tuple(slot_rules)),
     }
-    return Fragment(chains=chains, sets=sets, elements={})
+    return _qualify(Fragment(chains=chains, sets=sets, elements={}), FAMILY)
+
+
+def _qualify(fragment: Fragment, family: str) -> Fragment:
+    return Fragment(
+        chains={qualified(family, k): v for k, v in fragment.chains.items()},
+        sets={qualified(family, k): v for k, v in fragment.sets.items()},
+        elements={qualified(family, k): v for k, v in fragment.elements.items()},
+    )
 
 
 # -- farms ---------------------------------------------------------------------------------
@@ -520,7 +540,8 @@ def render_farm(farm: FarmSpec) -> Fragment:
         source = source_of(farm, backend)
         if source:
             elements.setdefault(src_map, {})[canonical(mark)] = (mark, source)
-    return Fragment(chains=chains, sets=sets, elements={k: v for k, v in elements.items() if v})
+    fragment = Fragment(chains=chains, sets=sets, elements={k: v for k, v in elements.items() if v})
+    return _qualify(fragment, FAMILY)
 
 
 def render(farms: list[FarmSpec]) -> Ruleset:

@@ -22,7 +22,10 @@ def test_golden_loads_into_kernel(case: str) -> None:
     with scratch_namespace() as ns:
         loaded = run_in(ns, "nft", "-j", "-f", str(expected_path(case)))
         assert loaded.returncode == 0, loaded.stderr
-        listing = run_in(ns, "nft", "-j", "list", "table", "inet", "kernlb")
-        assert listing.returncode == 0, listing.stderr
-        summary = summarise_listing(json.loads(listing.stdout)["nftables"])
+        objects = []
+        for family in ("inet", "netdev"):
+            listing = run_in(ns, "nft", "-j", "list", "table", family, "kernlb")
+            assert listing.returncode == 0, listing.stderr
+            objects.extend(json.loads(listing.stdout)["nftables"])
+        summary = summarise_listing(objects)
         assert drift(expected_summary(render(load_state(case))), summary) == []

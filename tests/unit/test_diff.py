@@ -137,8 +137,8 @@ def test_sync_keeps_matching_dynamic_sets_and_drops_strays() -> None:
     state = render(BASE)
     summary = expected_summary(state)
     strays = KernelSummary(
-        chains={**summary.chains, "old-farm": 3},
-        sets={**summary.sets, "p-99": KernelSet(kind="set", type=["ipv4_addr", "mark"], timeout=9)},
+        chains={**summary.chains, "inet/old-farm": 3},
+        sets={**summary.sets, "inet/p-99": KernelSet(kind="set", type=["ipv4_addr", "mark"], timeout=9)},
     )
     batch = sync(state, strays)
     text = json.dumps(batch)
@@ -153,7 +153,7 @@ def test_sync_redeclares_a_dynamic_set_whose_definition_changed() -> None:
     summary = expected_summary(state)
     changed = KernelSummary(
         chains=summary.chains,
-        sets={**summary.sets, "p-1": KernelSet(kind="set", type=["ipv4_addr", "mark"], timeout=5)},
+        sets={**summary.sets, "inet/p-1": KernelSet(kind="set", type=["ipv4_addr", "mark"], timeout=5)},
     )
     verbs = [
         (v, k, o.get("name"))
@@ -184,7 +184,10 @@ def test_drift_reports_what_differs() -> None:
         ]
     )
     assert drift(expected_summary(state), nft.summary()) == [
-        "chain f-2 has 0 rules, expected 1",
-        "map disp4 has 2 elements, expected 3",
+        "chain inet/f-2 has 0 rules, expected 1",
+        "map inet/disp4 has 2 elements, expected 3",
     ]
-    assert drift(expected_summary(state), None) == ["table inet kernlb is missing"]
+    assert drift(expected_summary(state), None) == [
+        "table inet kernlb is missing",
+        "table netdev kernlb is missing",
+    ]
