@@ -24,7 +24,7 @@ def list_backends(name: str, backends: BackendsDep) -> dict[str, Any]:
     """List a farm's backends."""
     return {
         "description": "List backends",
-        "params": [backend_item(b) for b in backends.list(name)],
+        "params": [backend_item(b, backends.farms.unreachable()) for b in backends.list(name)],
     }
 
 

@@ -5,8 +5,9 @@ about 1/N of the slots, and only slots of the backend concerned (plus the unavoi
 rebalancing share), so hashed clients of the other backends stay where they are.  Every
 node computing the table from the same backend ids gets the same table.
 
-The table size depends only on how many backends the farm has configured (rounded up to a
-power of two), not on how many are up: failures never resize it.
+The table size must not change with the backends (a new size rehashes every client), so it
+is fixed: 1021 slots for farms of up to 100 configured backends, 4093 beyond (crossing that
+threshold reshuffles once).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import hashlib
 from collections.abc import Sequence
 
 MAX_TABLE_SIZE = 4093  # largest prime below the 4096 slots each farm owns
-SLOTS_PER_BACKEND = 67
+TABLE_SIZE = 1021
+LARGE_FARM = 100  # configured backends
 
 
 def _is_prime(n: int) -> bool:
@@ -32,14 +34,8 @@ def _is_prime(n: int) -> bool:
 
 
 def table_size(configured_backends: int) -> int:
-    """A prime of about 67 slots per backend, for 1, 2, 4, 8… backends (at most 4093)."""
-    bucket = 1
-    while bucket < max(configured_backends, 1):
-        bucket *= 2
-    size = min(SLOTS_PER_BACKEND * bucket, MAX_TABLE_SIZE)
-    while not _is_prime(size):
-        size += 1 if size < MAX_TABLE_SIZE else -1
-    return size
+    """The Maglev table size for a farm: fixed, so backend changes never resize it."""
+    return TABLE_SIZE if configured_backends <= LARGE_FARM else MAX_TABLE_SIZE
 
 
 def _hash(text: str, salt: bytes) -> int:

@@ -18,6 +18,7 @@ ALGORITHMS: tuple[str, ...] = (
     "leastconn",
 )
 NATTYPES: tuple[str, ...] = ("nat", "dnat", "dsr", "stateless_dnat")
+STATELESS_NATTYPES: tuple[str, ...] = ("dsr", "stateless_dnat")
 # Conntrack helpers a farm's `protocol` may name, and the transports each one covers.
 HELPERS: dict[str, tuple[str, ...]] = {
     "ftp": ("tcp",),
@@ -66,11 +67,14 @@ class BackendSpec:
     health: str = "up"  # "up" | "down", written by health checks only
     source_addr: str | None = None  # SNAT address for this backend (nat mode)
     connections: int = 0  # observed load (conntrack), for leastconn and max_conns only
+    l2_reachable: bool = True  # observed neighbour state, for dsr and stateless_dnat only
 
     @property
     def status(self) -> str:
         if self.maintenance:
             return "maintenance"
+        if not self.l2_reachable:
+            return "undefined"
         if self.health == "down":
             return "down"
         return "up"
@@ -89,8 +93,14 @@ class FarmSpec:
     ttl: int = 60
     running: bool = True
     source_addr: str | None = None  # SNAT address for the farm's backends (nat mode)
+    device: str | None = None  # the interface holding the VIP (netdev modes hook its ingress)
     backends: tuple[BackendSpec, ...] = field(default_factory=tuple)
 
     @property
     def family(self) -> int:
         return ipaddress.ip_address(self.vip).version
+
+    @property
+    def stateless(self) -> bool:
+        """DSR and stateless DNAT: no conntrack, every packet scheduled in the ingress hook."""
+        return self.nattype in STATELESS_NATTYPES

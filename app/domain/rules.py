@@ -72,6 +72,14 @@ def farms_overlap(a: FarmSpec, b: FarmSpec) -> bool:
     if ipaddress.ip_address(a.vip) != ipaddress.ip_address(b.vip):
         return False
     level = dispatch_level(a)
+    if a.stateless != b.stateless and level != dispatch_level(b):
+        # The netdev ingress hook (dsr, stateless_dnat) sees packets before the NAT modes:
+        # there, a wildcard farm would capture a more specific NAT farm's traffic.
+        netdev, nat = (a, b) if a.stateless else (b, a)
+        order = ("ports", "proto", "vip")
+        if order.index(dispatch_level(netdev)) > order.index(dispatch_level(nat)):
+            return _transports_meet(a, b)
+        return False
     if level != dispatch_level(b):
         return False
     if level == "vip":
@@ -82,6 +90,12 @@ def farms_overlap(a: FarmSpec, b: FarmSpec) -> bool:
         return True
     assert a.ports is not None and b.ports is not None
     return any(x.overlaps(y) for x in a.ports for y in b.ports)
+
+
+def _transports_meet(a: FarmSpec, b: FarmSpec) -> bool:
+    if "vip" in (dispatch_level(a), dispatch_level(b)):
+        return True
+    return bool(set(transports_of(a.protocol)) & set(transports_of(b.protocol)))
 
 
 def priority_level(backends: Iterable[BackendSpec]) -> int:
@@ -114,6 +128,8 @@ def schedulable(backends: Sequence[BackendSpec]) -> tuple[BackendSpec, ...]:
 
 def needs_load(farm: FarmSpec) -> bool:
     """Whether the farm's rendering depends on observed connection counts."""
+    if farm.stateless:
+        return False  # no conntrack: nothing to count
     return farm.algorithm == "leastconn" or any(b.max_conns for b in farm.backends)
 
 
@@ -136,7 +152,8 @@ def farm_status(farm: FarmSpec) -> str:
     """ZAPI farm status (reference §4.4), evaluated in the reference's order."""
     if not farm.running:
         return "down"
-    statuses = [b.status for b in farm.backends]
+    # Backends whose status is undefined (unreachable at L2) count for nothing.
+    statuses = [b.status for b in farm.backends if b.status != "undefined"]
     ups = statuses.count("up")
     if ups == 0:
         return "critical"

@@ -98,33 +98,39 @@ class LibNftAdapter:
     def supported_helpers(self) -> frozenset[str]:
         """Which conntrack helpers this kernel has, probed once at start-up.
 
-        Each probe declares the helper in a scratch table that the same transaction deletes,
-        so nothing is ever visible in the ruleset.
+        Each probe declares the helper in a scratch table in dry-run mode: the kernel checks
+        the transaction and commits nothing, so the ruleset never changes.
         """
+        import ctypes
+
+        import nftables
+
+        probe = nftables.Nftables()
+        set_dry_run = ctypes.CDLL("libnftables.so.1").nft_ctx_set_dry_run
+        set_dry_run.argtypes = [ctypes.c_void_p, ctypes.c_bool]
+        set_dry_run(probe._Nftables__ctx, True)
         supported = set()
         for helper, transports in HELPERS.items():
-            probe = "kernlb_probe"
+            table = "kernlb_probe"
             commands: list[dict[str, Json]] = [
-                {"add": {"table": {"family": FAMILY, "name": probe}}}
+                {"add": {"table": {"family": FAMILY, "name": table}}}
             ]
-            for transport in transports:
-                commands.append(
-                    {
-                        "add": {
-                            "ct helper": {
-                                "family": FAMILY,
-                                "table": probe,
-                                "name": f"h-{transport}",
-                                "type": helper,
-                                "protocol": transport,
-                                "l3proto": "inet",
-                            }
+            commands.extend(
+                {
+                    "add": {
+                        "ct helper": {
+                            "family": FAMILY,
+                            "table": table,
+                            "name": f"h-{transport}",
+                            "type": helper,
+                            "protocol": transport,
+                            "l3proto": "inet",
                         }
                     }
-                )
-            commands.append({"delete": {"table": {"family": FAMILY, "name": probe}}})
-            with self._lock:
-                rc, _out, _err = self._nft.json_cmd({"nftables": commands})
+                }
+                for transport in transports
+            )
+            rc, _out, _err = probe.json_cmd({"nftables": commands})
             if rc == 0:
                 supported.add(helper)
         log.info("conntrack helpers available: %s", ", ".join(sorted(supported)) or "none")

@@ -18,11 +18,12 @@ Layout (see docs/dataplane.md):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.maglev import build_table, table_size
-from app.domain.model import HELPERS, BackendSpec, FarmSpec
+from app.domain.model import HELPERS, BackendSpec, FarmSpec, PortRange
 from app.domain.rules import dispatch_level, leastconn_slots, schedulable, transports_of
 
 Json = Any
@@ -149,8 +150,10 @@ DISPATCH_MAPS = {
 }
 
 
-def _map_decl(name: str, key_type: Json, data: str, flags: list[str] | None = None) -> SetDecl:
-    decl: dict[str, Json] = {"family": FAMILY, "table": TABLE, "name": name, "type": key_type}
+def _map_decl(
+    name: str, key_type: Json, data: str, flags: list[str] | None = None, *, family: str = FAMILY
+) -> SetDecl:
+    decl: dict[str, Json] = {"family": family, "table": TABLE, "name": name, "type": key_type}
     decl["map"] = data
     if flags:
         decl["flags"] = flags
@@ -166,7 +169,18 @@ def _dispatch_key(family: int, level: str) -> Json:
     return _payload(ip, "daddr")
 
 
-def render_skeleton() -> Fragment:
+def render_skeleton(devices: frozenset[str] = frozenset()) -> Fragment:
+    """kernlb's fixed objects, plus one ingress chain per device used by a netdev farm."""
+    inet = _render_inet_skeleton()
+    netdev = _render_netdev_skeleton(devices)
+    return Fragment(
+        chains={**inet.chains, **netdev.chains},
+        sets={**inet.sets, **netdev.sets},
+        elements={},
+    )
+
+
+def _render_inet_skeleton() -> Fragment:
     sets: dict[str, SetDecl] = {}
     dispatch_rules: list[tuple[Json, ...]] = []
     for family in (4, 6):
@@ -485,6 +499,8 @@ def _dispatch_elements(farm: FarmSpec) -> dict[str, dict[str, tuple[Json, Json]]
 
 def render_farm(farm: FarmSpec) -> Fragment:
     """The objects of one farm; a stopped farm has none."""
+    if farm.stateless:
+        return render_netdev_farm(farm)
     if not farm.running:
         return Fragment()
     slots = slot_table(farm, schedulable(farm.backends))
@@ -544,8 +560,166 @@ def render_farm(farm: FarmSpec) -> Fragment:
     return _qualify(fragment, FAMILY)
 
 
+def netdev_devices(farms: Iterable[FarmSpec]) -> frozenset[str]:
+    """The devices whose ingress kernlb hooks: those of running DSR/stateless farms."""
+    return frozenset(f.device for f in farms if f.running and f.stateless and f.device)
+
+
 def render(farms: list[FarmSpec]) -> Ruleset:
     return Ruleset(
-        skeleton=render_skeleton(),
+        skeleton=render_skeleton(netdev_devices(farms)),
         farms={farm.id: render_farm(farm) for farm in sorted(farms, key=lambda f: f.id)},
     )
+
+
+# -- netdev: DSR and stateless DNAT ------------------------------------------------------------
+#
+# No conntrack: every packet is scheduled, so the scheduler is always a function of the flow
+# (seeded jhash into the farm's Maglev slot table); `weight` means weighted slots.
+#   dsr:            fwd ip to <backend address> device <dev>: the kernel's neighbour layer
+#                   supplies the backend's MAC (never a stale or zero one); IPs untouched.
+#   stateless_dnat: ip daddr set <backend>; fwd to it; replies (backend ip . port, looked up
+#                   in `sret4`/`sret6`) get the VIP as source and are forwarded to the client.
+
+
+def ingress_chain_name(device: str) -> str:
+    return f"in-{device.lower()}"
+
+
+def _render_netdev_skeleton(devices: frozenset[str]) -> Fragment:
+    sets: dict[str, SetDecl] = {}
+    for family in (4, 6):
+        addr = _addr_type(family)
+        for level in ("ports", "ranges", "proto", "vip"):
+            name = DISPATCH_MAPS[(family, level)]
+            if level in ("ports", "ranges"):
+                key_type: Json = ["inet_proto", addr, "inet_service"]
+            elif level == "proto":
+                key_type = ["inet_proto", addr]
+            else:
+                key_type = addr
+            flags = ["interval"] if level == "ranges" else None
+            sets[name] = _map_decl(name, key_type, "verdict", flags, family=NETDEV)
+        sets[f"dslots{family}"] = _map_decl(f"dslots{family}", "mark", addr, family=NETDEV)
+        sets[f"sret{family}"] = _map_decl(
+            f"sret{family}", [addr, "inet_service"], addr, ["interval"], family=NETDEV
+        )
+    chains: dict[str, Chain] = {}
+    for device in sorted(devices):
+        rules: list[tuple[Json, ...]] = []
+        for family in (4, 6):
+            ip = _ip_proto(family)
+            # Replies of stateless DNAT backends: restore the VIP, forward to the client.
+            back = {"concat": [_payload(ip, "saddr"), _payload("th", "sport")]}
+            rules.append(
+                (
+                    {
+                        "mangle": {
+                            "key": _payload(ip, "saddr"),
+                            "value": {"map": {"key": back, "data": f"@sret{family}"}},
+                        }
+                    },
+                    {"fwd": {"dev": device, "family": ip, "addr": _payload(ip, "daddr")}},
+                )
+            )
+            for level in ("ports", "ranges", "proto", "vip"):
+                name = DISPATCH_MAPS[(family, level)]
+                rules.append(({"vmap": {"key": _dispatch_key(family, level), "data": f"@{name}"}},))
+        name = ingress_chain_name(device)
+        decl = {
+            "family": NETDEV,
+            "table": TABLE,
+            "name": name,
+            "type": "filter",
+            "hook": "ingress",
+            "prio": 0,
+            "policy": "accept",
+            "dev": device,
+        }
+        chains[name] = Chain(decl, tuple(rules))
+    return _qualify(Fragment(chains=chains, sets=sets, elements={}), NETDEV)
+
+
+def _flow_hash(farm: FarmSpec, total: int) -> Json:
+    ip = _ip_proto(farm.family)
+    if farm.algorithm == "hash_srcip" or farm.persistence == "ip":
+        expr: Json = _payload(ip, "saddr")
+    elif farm.persistence == "srcip_dstport":
+        expr = {"concat": [_payload(ip, "saddr"), _payload("th", "dport")]}
+    elif farm.persistence == "srcport":
+        expr = _payload("th", "sport")
+    else:
+        expr = {"concat": [_payload(ip, "saddr"), _payload("th", "sport")]}
+    return {
+        "jhash": {
+            "mod": total,
+            "seed": hash_seed(farm.id),
+            "offset": slot_offset(farm.id),
+            "expr": expr,
+        }
+    }
+
+
+def render_netdev_farm(farm: FarmSpec) -> Fragment:
+    if not farm.running or not farm.device:
+        return Fragment()
+    chosen = schedulable(farm.backends)
+    slots: list[BackendSpec] = []
+    if chosen:
+        size = table_size(len(farm.backends))
+        table = build_table([(f"{farm.id}/{b.mark}", b.weight) for b in chosen], size)
+        slots = [chosen[i] for i in table]
+    ip = _ip_proto(farm.family)
+    slot_map = f"@dslots{farm.family}"
+    rules: tuple[tuple[Json, ...], ...]
+    if not slots:
+        rules = (({"drop": None},),)
+    elif farm.nattype == "dsr":
+        rules = (
+            (
+                _set_meta_mark(_flow_hash(farm, len(slots))),
+                {
+                    "fwd": {
+                        "dev": farm.device,
+                        "family": ip,
+                        "addr": {"map": {"key": _meta("mark"), "data": slot_map}},
+                    }
+                },
+            ),
+        )
+    else:
+        rules = (
+            (
+                _set_meta_mark(_flow_hash(farm, len(slots))),
+                {
+                    "mangle": {
+                        "key": _payload(ip, "daddr"),
+                        "value": {"map": {"key": _meta("mark"), "data": slot_map}},
+                    }
+                },
+                {"fwd": {"dev": farm.device, "family": ip, "addr": _payload(ip, "daddr")}},
+            ),
+        )
+    chain = farm_chain_name(farm.id)
+    decl = {"family": NETDEV, "table": TABLE, "name": chain}
+    elements = _dispatch_elements(farm)
+    offset = slot_offset(farm.id)
+    slot_elements = elements.setdefault(f"dslots{farm.family}", {})
+    for index, backend in enumerate(slots):
+        slot_elements[canonical(offset + index)] = (offset + index, backend.ip)
+    if farm.nattype == "stateless_dnat":
+        ret = elements.setdefault(f"sret{farm.family}", {})
+        port_ranges = farm.ports or (PortRange(1, 65535),)
+        for backend in farm.backends:
+            for ports in port_ranges:
+                port: Json = (
+                    ports.first if ports.is_single else {"range": [ports.first, ports.last]}
+                )
+                key = {"concat": [backend.ip, port]}
+                ret[canonical(key)] = (key, farm.vip)
+    fragment = Fragment(
+        chains={chain: Chain(decl, rules)},
+        sets={},
+        elements={k: v for k, v in elements.items() if v},
+    )
+    return _qualify(fragment, NETDEV)

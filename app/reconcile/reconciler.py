@@ -27,9 +27,10 @@ from app.db.repositories import all_farm_specs, farm_spec
 from app.domain.model import FarmSpec
 from app.domain.rules import needs_load
 from app.errors import KernelRejected
+from app.net.neighbours import NeighbourBook
 from app.nft.adapter import NftAdapter, NftError
 from app.nft.diff import diff, drift, expected_summary, sync
-from app.nft.render import Ruleset, render, render_farm
+from app.nft.render import Fragment, Ruleset, netdev_devices, render, render_farm, render_skeleton
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,10 @@ class Reconciler:
         adapter: NftAdapter,
         session_factory: Callable[[], Session],
         clock: Callable[[], float] = time.time,
+        neighbours: NeighbourBook | None = None,
     ) -> None:
         self.adapter = adapter
+        self.neighbours = neighbours
         self.session_factory = session_factory
         self.clock = clock
         self.lock = threading.RLock()
@@ -68,6 +71,7 @@ class Reconciler:
         self._specs: dict[int, FarmSpec] = {}
         self._staged: _Staged | None = None
         self._load: dict[int, int] = {}  # backend mark -> active connections (conntrack)
+        self._unreachable: frozenset[int] = frozenset()  # marks of backends unreachable at L2
 
     # -- per request -----------------------------------------------------------------------
 
@@ -81,6 +85,7 @@ class Reconciler:
                 raise RuntimeError("reconciler used before the initial sync")
             specs = dict(self._specs)
             farms = dict(self._applied.farms)
+            fresh: list[FarmSpec] = []
             for farm_id in set(farm_ids):
                 farm = session.get(Farm, farm_id)
                 if farm is None:
@@ -88,10 +93,11 @@ class Reconciler:
                     farms.pop(farm_id, None)
                 else:
                     session.refresh(farm)
-                    spec = self._with_load(farm_spec(farm))
-                    specs[farm_id] = spec
-                    farms[farm_id] = render_farm(spec)
-            new = Ruleset(skeleton=self._applied.skeleton, farms=farms)
+                    fresh.append(farm_spec(farm))
+            for spec in self._observe(fresh):
+                specs[spec.id] = spec
+                farms[spec.id] = render_farm(spec)
+            new = Ruleset(skeleton=self._skeleton_for(specs), farms=farms)
             try:
                 self._apply(diff(self._applied, new))
             except KernelRejected:
@@ -133,47 +139,95 @@ class Reconciler:
             self.stage(session, ids)
             self.confirm()
 
-    # -- observed load (leastconn, max_conns) ----------------------------------------------
+    # -- observations: load (leastconn, max_conns), L2 reachability (dsr, stateless) --------
+
+    def _skeleton_for(self, specs: dict[int, FarmSpec]) -> Fragment:
+        assert self._applied is not None
+        devices = netdev_devices(specs.values())
+        if devices == netdev_devices(self._specs.values()):
+            return self._applied.skeleton
+        return render_skeleton(devices)
 
     def needs_load(self) -> bool:
         return any(needs_load(spec) for spec in self._specs.values())
 
-    def _with_load(self, spec: FarmSpec) -> FarmSpec:
-        if not needs_load(spec):
-            return spec
-        backends = tuple(
-            dataclasses.replace(b, connections=self._load.get(b.mark, 0)) for b in spec.backends
+    def needs_neighbours(self) -> bool:
+        return self.neighbours is not None and any(
+            spec.stateless and spec.running for spec in self._specs.values()
         )
-        return dataclasses.replace(spec, backends=backends)
+
+    def unreachable_marks(self) -> frozenset[int]:
+        """Backends shown `undefined`: their farm forwards frames to them and cannot."""
+        return self._unreachable
+
+    def _observe(self, specs: list[FarmSpec]) -> list[FarmSpec]:
+        """Overlay what kernlb observed (load, neighbours) on specs read from the database."""
+        targets = {
+            (b.ip, spec.device)
+            for spec in specs
+            if spec.stateless and spec.running and spec.device
+            for b in spec.backends
+        }
+        bad = self.neighbours.unreachable(targets) if self.neighbours and targets else set()
+        unreachable = set(self._unreachable)
+        out = []
+        for spec in specs:
+            if spec.stateless and spec.running and spec.device:
+                device = spec.device
+                backends = []
+                for b in spec.backends:
+                    reachable = (b.ip, device) not in bad
+                    (unreachable.discard if reachable else unreachable.add)(b.mark)
+                    backends.append(dataclasses.replace(b, l2_reachable=reachable))
+                spec = dataclasses.replace(spec, backends=tuple(backends))
+            elif needs_load(spec):
+                backends = [
+                    dataclasses.replace(b, connections=self._load.get(b.mark, 0))
+                    for b in spec.backends
+                ]
+                spec = dataclasses.replace(spec, backends=tuple(backends))
+            out.append(spec)
+        self._unreachable = frozenset(unreachable)
+        return out
 
     def update_load(self, connections: dict[int, int]) -> int:
-        """Re-render the farms whose scheduling depends on load; returns how many changed."""
+        """New connection counts: re-render farms whose scheduling depends on load."""
         with self.lock:
             self._load = dict(connections)
-            if self._applied is None:
-                return 0
-            specs = dict(self._specs)
-            farms = dict(self._applied.farms)
-            changed = 0
-            for farm_id, spec in self._specs.items():
-                if not needs_load(spec):
-                    continue
-                loaded = self._with_load(spec)
-                fragment = render_farm(loaded)
-                if fragment != farms.get(farm_id):
-                    specs[farm_id], farms[farm_id] = loaded, fragment
-                    changed += 1
-            if changed:
-                new = Ruleset(skeleton=self._applied.skeleton, farms=farms)
-                self._apply(diff(self._applied, new))
-                self._applied, self._specs = new, specs
-            return changed
+            return self._reobserve(needs_load)
+
+    def update_neighbours(self) -> int:
+        """Re-check L2 reachability of dsr/stateless backends; re-render farms that changed."""
+        with self.lock:
+            return self._reobserve(lambda spec: spec.stateless and spec.running)
+
+    def _reobserve(self, wanted: Callable[[FarmSpec], bool]) -> int:
+        if self._applied is None:
+            return 0
+        chosen = [spec for spec in self._specs.values() if wanted(spec)]
+        if not chosen:
+            return 0
+        specs = dict(self._specs)
+        farms = dict(self._applied.farms)
+        changed = 0
+        for spec in self._observe(chosen):
+            fragment = render_farm(spec)
+            specs[spec.id] = spec
+            if fragment != farms.get(spec.id):
+                farms[spec.id] = fragment
+                changed += 1
+        if changed:
+            new = Ruleset(skeleton=self._applied.skeleton, farms=farms)
+            self._apply(diff(self._applied, new))
+            self._applied = new
+        self._specs = specs
+        return changed
 
     # -- whole state -----------------------------------------------------------------------
 
     def full_sync(self) -> None:
         with self.lock, self.session_factory() as session:
-            farms = [self._with_load(f) for f in all_farm_specs(session)]
+            farms = self._observe(all_farm_specs(session))
             ruleset = render(farms)
             kernel = self.adapter.summary()
             self._apply(sync(ruleset, kernel))

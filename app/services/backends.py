@@ -6,6 +6,7 @@ from typing import Any
 
 from app.db import repositories as repo
 from app.db.models import Backend, Farm
+from app.db.repositories import farm_spec
 from app.domain.rules import lowest_free_id
 from app.errors import BadRequest, NotFound
 from app.nft.render import MAX_BACKEND_MARK, SLOTS_PER_FARM
@@ -125,6 +126,7 @@ class BackendService:
             )
             farm.backends.append(backend)
             _check_slots(farm, description)
+            self.farms.check_netdev(work.session, farm_spec(farm), description=description)
             work.session.flush()
             if backend.id > MAX_BACKEND_MARK:
                 raise bad("The backend limit has been reached.")
@@ -139,7 +141,7 @@ class BackendService:
             }
             if source_addr is not None:
                 params["source_addr"] = source_addr
-            status = status_of(farm)
+            status = status_of(farm, self.farms.unreachable())
         return params, status
 
     def modify(
@@ -206,8 +208,9 @@ class BackendService:
             backend.ip, backend.port = ip, port
             backend.weight, backend.priority, backend.max_conns = weight, priority, max_conns
             _check_slots(farm, description)
+            self.farms.check_netdev(work.session, farm_spec(farm), description=description)
             work.touch(farm.id)
-            status = status_of(farm)
+            status = status_of(farm, self.farms.unreachable())
         return echo, status
 
     def delete(self, name: str, backend_id: int) -> str:
@@ -219,7 +222,7 @@ class BackendService:
             work.cut(backend.id)
             work.touch(farm.id)
             work.session.flush()
-            status = status_of(farm)
+            status = status_of(farm, self.farms.unreachable())
         return status
 
     def maintenance(self, name: str, backend_id: int, body: dict[str, Any]) -> tuple[str, str]:
@@ -252,5 +255,5 @@ class BackendService:
                     description=description,
                 )
             work.touch(farm.id)
-            status = status_of(farm)
+            status = status_of(farm, self.farms.unreachable())
         return str(action), status

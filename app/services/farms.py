@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db import repositories as repo
 from app.db.models import Farm
-from app.domain.model import ALGORITHMS, HELPERS, TRANSPORTS, FarmSpec
+from app.domain.model import ALGORITHMS, HELPERS, NATTYPES, TRANSPORTS, FarmSpec
 from app.domain.rules import PortSpecError, farm_status, farms_overlap, format_vport, parse_vport
 from app.errors import BadRequest, Gone, NotFound
 from app.net.addresses import AddressBook
@@ -30,7 +31,6 @@ HELPER_PROTOCOLS = (
     "sane",
     "snmp",
 )
-PLANNED_NATTYPES = ("dsr", "stateless_dnat")
 PERSISTENCE_INPUT = {
     "": "",
     "none": "",
@@ -49,15 +49,20 @@ class FarmView:
 
     farm: Farm
     status: str
+    unreachable: frozenset[int] = frozenset()  # backend marks shown `undefined`
 
 
-def status_of(farm: Farm) -> str:
-    return farm_status(repo.farm_spec(farm))
+def status_of(farm: Farm, unreachable: frozenset[int] = frozenset()) -> str:
+    spec = repo.farm_spec(farm)
+    if unreachable and spec.stateless:
+        backends = tuple(
+            dataclasses.replace(b, l2_reachable=b.mark not in unreachable) for b in spec.backends
+        )
+        spec = dataclasses.replace(spec, backends=backends)
+    return farm_status(spec)
 
 
 def _spec_with(farm: Farm, **changes: Any) -> FarmSpec:
-    import dataclasses
-
     return dataclasses.replace(repo.farm_spec(farm), **changes)
 
 
@@ -83,7 +88,8 @@ class FarmService:
 
     def list(self) -> list[FarmView]:
         with self.uow.read() as session:
-            return [FarmView(f, status_of(f)) for f in repo.list_farms(session)]
+            gone = self.unreachable()
+            return [FarmView(f, status_of(f, gone), gone) for f in repo.list_farms(session)]
 
     def get(self, name: str, *, description: str, message: str | None = None) -> FarmView:
         with self.uow.read() as session:
@@ -92,7 +98,8 @@ class FarmService:
                 raise NotFound(
                     message or f"The farmname {name} does not exist.", description=description
                 )
-            return FarmView(farm, status_of(farm))
+            gone = self.unreachable()
+            return FarmView(farm, status_of(farm, gone), gone)
 
     # -- create ----------------------------------------------------------------------------
 
@@ -155,13 +162,14 @@ class FarmService:
                 persistence="",
                 ttl=60,
                 running=True,
+                interface=interface,
             )
             session.add(farm)
             session.flush()
             if farm.id > MAX_FARM_ID:
                 raise BadRequest("The farm limit has been reached.", description=description)
             work.touch(farm.id)
-            view = FarmView(farm, status_of(farm))
+            view = FarmView(farm, status_of(farm, self.unreachable()))
         return view, interface, str(profile)
 
     # -- modify ----------------------------------------------------------------------------
@@ -194,6 +202,8 @@ class FarmService:
                     changes["name"] = new_name
 
             algorithm = body.get("algorithm")
+            if algorithm is not None and not isinstance(algorithm, str):
+                raise bad("Invalid algorithm.")
             if algorithm is not None:
                 if algorithm == "":
                     raise bad("Invalid algorithm, can't be blank.")
@@ -210,6 +220,8 @@ class FarmService:
                 changes["persistence"] = PERSISTENCE_INPUT[persistence]
 
             protocol = body.get("protocol")
+            if protocol is not None and not isinstance(protocol, str):
+                raise bad("Invalid protocol.")
             if protocol is not None:
                 if protocol == "":
                     raise bad("Invalid protocol, can't be blank.")
@@ -223,12 +235,12 @@ class FarmService:
                 changes["protocol"] = protocol
 
             nattype = body.get("nattype")
+            if nattype is not None and not isinstance(nattype, str):
+                raise bad("Invalid nattype.")
             if nattype is not None:
                 if nattype == "":
                     raise bad("Invalid nattype, can't be blank.")
-                if nattype in PLANNED_NATTYPES:
-                    raise bad(f"The nattype '{nattype}' is not supported by kernlb yet.")
-                if nattype not in ("nat", "dnat"):
+                if nattype not in NATTYPES:
                     raise bad("Invalid nattype.")
                 changes["nattype"] = nattype
 
@@ -248,8 +260,10 @@ class FarmService:
                 vip = as_ip(vip_in)
                 if vip is None:
                     raise bad("Invalid vip.")
-                if self.addresses.interface_of(vip) is None:
+                vip_interface = self.addresses.interface_of(vip)
+                if vip_interface is None:
                     raise bad("The vip IP must exist in some interface.")
+                changes["interface"] = vip_interface
                 families = {ip_family(b.ip) for b in farm.backends}
                 if families and families != {ip_family(vip)}:
                     raise bad(
@@ -283,10 +297,13 @@ class FarmService:
                 changes["ports"] = None
                 echo["vport"] = "*"
 
-            spec_changes = {k: v for k, v in changes.items() if k != "name"}
+            spec_changes = {k: v for k, v in changes.items() if k not in ("name", "interface")}
+            if "interface" in changes:
+                spec_changes["device"] = changes["interface"].split(":", 1)[0]
             spec = _spec_with(farm, **spec_changes)
-            if spec.running and ({"vip", "ports", "protocol"} & changes.keys()):
+            if spec.running and ({"vip", "ports", "protocol", "nattype"} & changes.keys()):
                 _check_overlap(session, spec, description=description)
+            self.check_netdev(session, spec, description=description)
 
             for key, value in changes.items():
                 if key == "ports":
@@ -295,6 +312,55 @@ class FarmService:
                     setattr(farm, key, value)
             work.touch(farm.id)
         return echo
+
+    def unreachable(self) -> frozenset[int]:
+        return self.uow.reconciler.unreachable_marks()
+
+    def check_netdev(self, session: Session, spec: FarmSpec, *, description: str) -> None:
+        """What dsr and stateless_dnat need: the VIP on a real interface, backends on its L2
+        segment, no port translation, and (stateless_dnat) replies that identify one farm."""
+        if not spec.stateless:
+            return
+        mode = spec.nattype
+        device = spec.device
+        if not device or device == "lo":
+            raise BadRequest(
+                f"The nattype '{mode}' needs the VIP {spec.vip} on the interface that faces the "
+                f"clients and the backends; it is on {device or 'no interface'}.",
+                description=description,
+            )
+        single = spec.ports[0].first if spec.ports and len(spec.ports) == 1 else None
+        for backend in spec.backends:
+            if backend.port is not None and backend.port != single:
+                raise BadRequest(
+                    f"The nattype '{mode}' cannot translate ports: backend {backend.zapi_id} has "
+                    f"port {backend.port}; remove it (backends serve the VIP's own ports).",
+                    description=description,
+                )
+            if not self.addresses.on_link(backend.ip, device):
+                raise BadRequest(
+                    f"The backend {backend.ip} is not on the L2 segment of {device}: the nattype "
+                    f"'{mode}' forwards frames to its backends directly.",
+                    description=description,
+                )
+        if mode == "stateless_dnat" and spec.running:
+            mine = {b.ip for b in spec.backends}
+            for other in repo.stateless_farms(session, except_id=spec.id if spec.id else None):
+                other_spec = repo.farm_spec(other)
+                if not other_spec.running:
+                    continue
+                shared = mine & {b.ip for b in other_spec.backends}
+                ports_meet = (
+                    spec.ports is None
+                    or other_spec.ports is None
+                    or any(x.overlaps(y) for x in spec.ports for y in other_spec.ports)
+                )
+                if shared and ports_meet:
+                    raise BadRequest(
+                        f"The backend {sorted(shared)[0]} already serves these ports in the "
+                        f"stateless_dnat farm '{other.name}': its replies could not be told apart.",
+                        description=description,
+                    )
 
     def source_address(self, value: Any, *, family: int, description: str) -> str | None:
         """Validate a SNAT source address (kernlb extension); "" clears it."""
@@ -346,12 +412,15 @@ class FarmService:
                 # Like the original: stopping a farm cuts its connections.
                 work.cut(*(b.id for b in farm.backends))
             if action in ("start", "restart"):
-                if self.addresses.interface_of(farm.vip) is None:
+                vip_interface = self.addresses.interface_of(farm.vip)
+                if vip_interface is None:
                     raise BadRequest(
                         f"The virtual ip {farm.vip} is not defined in any interface.",
                         description=description,
                     )
+                farm.interface = vip_interface  # the VIP may have moved while stopped
                 spec = _spec_with(farm, running=True)
+                self.check_netdev(work.session, spec, description=description)
                 _check_overlap(
                     work.session,
                     spec,
@@ -362,5 +431,5 @@ class FarmService:
             else:
                 farm.running = False
             work.touch(farm.id)
-            status = status_of(farm)
+            status = status_of(farm, self.unreachable())
         return str(action), status

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 _DIGITS = re.compile(r"^[0-9]+$")
+MAX_INT = 2**31 - 1  # what every integer column and nftables field here can hold
 FARM_NAME = re.compile(r"^[a-zA-Z0-9-]+$")
 
 
@@ -15,9 +16,10 @@ def as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
+        return value if 0 <= value <= MAX_INT else None
     if isinstance(value, str) and _DIGITS.match(value) and len(value) <= 10:
-        return int(value)
+        number = int(value)
+        return number if number <= MAX_INT else None
     return None
 
 

@@ -12,9 +12,15 @@ log = logging.getLogger(__name__)
 
 
 async def follow_load(reconciler: Reconciler, counter: ConnectionCounter, interval: float) -> None:
-    """Every `interval` seconds, while some farm needs it, re-read the per-backend load."""
+    """Every `interval` seconds, while some farm needs it, re-read the per-backend load and
+    the L2 reachability of dsr/stateless backends."""
     while True:
         await asyncio.sleep(interval)
+        if reconciler.needs_neighbours():
+            try:
+                await asyncio.to_thread(reconciler.update_neighbours)
+            except Exception:
+                log.exception("checking neighbours failed")
         if not reconciler.needs_load():
             continue
         try:

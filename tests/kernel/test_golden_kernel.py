@@ -20,6 +20,9 @@ pytestmark = pytest.mark.netns
 def test_golden_loads_into_kernel(case: str) -> None:
     require_netns()
     with scratch_namespace() as ns:
+        # netdev farms forward out of eth0/eth1: `fwd` needs existing devices
+        made = run_in(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+        assert made.returncode == 0, made.stderr
         loaded = run_in(ns, "nft", "-j", "-f", str(expected_path(case)))
         assert loaded.returncode == 0, loaded.stderr
         objects = []
