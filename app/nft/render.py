@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.domain.maglev import build_table, table_size
+from app.domain.consistent import build_table, table_size
 from app.domain.model import HELPERS, BackendSpec, FarmSpec, PortRange
 from app.domain.rules import dispatch_level, leastconn_slots, schedulable, transports_of
 
@@ -332,8 +332,8 @@ def ct_mark_of(farm: FarmSpec, backend: BackendSpec) -> int:
 def slot_table(farm: FarmSpec, chosen: tuple[BackendSpec, ...]) -> list[BackendSpec]:
     """The farm's slots, in order.
 
-    - hash algorithms: a weighted Maglev table (consistent: one backend failing or coming
-      back moves only about 1/N of the clients), sized by the configured backends;
+    - hash algorithms: a weighted rendezvous-hashing table (consistent: a backend failing or
+      coming back moves only its own clients), of a fixed size;
     - leastconn: shares proportional to weight / (1 + connections);
     - weight, roundrobin: each backend `weight` times, in id order (a, a, b for 2/1).
     """
@@ -575,7 +575,7 @@ def render(farms: list[FarmSpec]) -> Ruleset:
 # -- netdev: DSR and stateless DNAT ------------------------------------------------------------
 #
 # No conntrack: every packet is scheduled, so the scheduler is always a function of the flow
-# (seeded jhash into the farm's Maglev slot table); `weight` means weighted slots.
+# (seeded jhash into the farm's consistent slot table); `weight` means weighted slots.
 #   dsr:            fwd ip to <backend address> device <dev>: the kernel's neighbour layer
 #                   supplies the backend's MAC (never a stale or zero one); IPs untouched.
 #   stateless_dnat: ip daddr set <backend>; fwd to it; replies (backend ip . port, looked up
