@@ -1,4 +1,4 @@
-"""`kernlb serve | migrate | sync | render | key`."""
+"""`kernlb serve | migrate | sync | render | key | demo`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["cert"] = args.cert
     if getattr(args, "cert_key", None):
         overrides["cert_key"] = args.cert_key
+    if getattr(args, "metrics_public", False):
+        overrides["metrics_public"] = True
     if getattr(args, "no_vip_check", False):
         overrides["vip_check"] = False
     return Settings(**overrides)
@@ -124,7 +126,7 @@ def cmd_key(args: argparse.Namespace) -> int:
     migrate(settings.database_url)
     store = KeyStore(make_session_factory(make_engine(settings.database_url)))
     if args.set:
-        if not FARM_NAME.match(args.set) or "-" in args.set:
+        if not FARM_NAME.fullmatch(args.set) or "-" in args.set:
             print("kernlb key: a key must be letters and digits only", file=sys.stderr)
             return 2
         store.set(args.set)
@@ -134,6 +136,16 @@ def cmd_key(args: argparse.Namespace) -> int:
         store.set(key)
         print(key)
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    return run_demo(
+        connections=args.connections,
+        pause=not args.no_pause and sys.stdin.isatty(),
+        health_checks=not args.no_health_checks,
+    )
 
 
 def cmd_openapi(_args: argparse.Namespace) -> int:
@@ -162,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-vip-check", action="store_true", help="accept VIPs not (yet) on an interface"
     )
+    serve.add_argument(
+        "--metrics-public",
+        action="store_true",
+        help="serve GET /metrics without the ZAPI key (env KERNLB_METRICS_PUBLIC=true)",
+    )
     _add_common(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -176,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = sub.add_parser("openapi", help="print the OpenAPI document of the API")
     openapi.set_defaults(func=cmd_openapi)
+
+    demo = sub.add_parser(
+        "demo", help="see kernlb balance traffic in a throw-away lab of network namespaces"
+    )
+    demo.add_argument("--connections", type=int, default=120, help="connections per round")
+    demo.add_argument("--no-pause", action="store_true", help="do not wait for Enter")
+    demo.add_argument(
+        "--no-health-checks", action="store_true", help="show a failure without farmguardian"
+    )
+    demo.set_defaults(func=cmd_demo)
 
     key = sub.add_parser("key", help="rotate the ZAPI key")
     group = key.add_mutually_exclusive_group(required=True)

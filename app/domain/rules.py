@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from app.domain.model import HELPERS, TRANSPORTS, BackendSpec, FarmSpec, PortRange
 
 _PORT = r"(?:[1-9][0-9]{0,4})"
-_VPORT_ITEM = re.compile(rf"^{_PORT}(?::{_PORT})?$")
+_VPORT_ITEM = re.compile(rf"{_PORT}(?::{_PORT})?")  # used with fullmatch
 
 
 class PortSpecError(ValueError):
@@ -19,14 +19,13 @@ class PortSpecError(ValueError):
 
 def parse_vport(text: str) -> tuple[PortRange, ...] | None:
     """Parse ZAPI's multiport format (`*`, `80`, `80,443`, `1000:2000`); None means all ports."""
-    text = text.strip()
     if text == "*":
         return None
     if not text:
         raise PortSpecError("empty port list")
     ranges: list[PortRange] = []
     for item in text.split(","):
-        if not _VPORT_ITEM.match(item):
+        if not _VPORT_ITEM.fullmatch(item):
             raise PortSpecError(f"bad port item {item!r}")
         first_s, _, last_s = item.partition(":")
         first = int(first_s)

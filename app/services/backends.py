@@ -61,7 +61,7 @@ class BackendService:
 
     def add(self, name: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         description = "New farm backend"
-        with self.uow.write() as work:
+        with self.uow.write(description) as work:
             farm = _farm_or_404(work, name, description)
 
             def bad(message: str) -> BadRequest:
@@ -149,7 +149,7 @@ class BackendService:
     ) -> tuple[dict[str, Any], str]:
         description = "Modify backend"
         echo = dict(body)
-        with self.uow.write() as work:
+        with self.uow.write(description) as work:
             farm = _farm_or_404(work, name, description)
             backend = _backend_or_404(farm, backend_id, description)
 
@@ -215,7 +215,7 @@ class BackendService:
 
     def delete(self, name: str, backend_id: int) -> str:
         description = "Delete backend"
-        with self.uow.write() as work:
+        with self.uow.write(description) as work:
             farm = _farm_or_404(work, name, description)
             backend = _backend_or_404(farm, backend_id, description)
             farm.backends.remove(backend)
@@ -227,7 +227,7 @@ class BackendService:
 
     def maintenance(self, name: str, backend_id: int, body: dict[str, Any]) -> tuple[str, str]:
         description = "Set backend status"
-        with self.uow.write() as work:
+        with self.uow.write(description) as work:
             farm = _farm_or_404(work, name, description)
             backend = _backend_or_404(farm, backend_id, description)
             action = body.get("action")

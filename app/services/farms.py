@@ -113,7 +113,7 @@ class FarmService:
                 description=description,
             )
         assert isinstance(name, str)
-        with self.uow.write() as work:
+        with self.uow.write(description) as work:
             session = work.session
             if repo.get_farm(session, name) is not None:
                 raise BadRequest(
@@ -178,7 +178,7 @@ class FarmService:
         """Validate every field first, then apply them all in one transaction."""
         description = f"Modify L4xNAT farm '{name}'"
         echo = dict(body)
-        with self.uow.write() as work:
+        with self.uow.write(description) as work:
             session = work.session
             farm = repo.get_farm(session, name)
             if farm is None:
@@ -380,7 +380,7 @@ class FarmService:
     # -- delete ----------------------------------------------------------------------------
 
     def delete(self, name: str) -> None:
-        with self.uow.write() as work:
+        with self.uow.write(f"Delete farm {name}") as work:
             farm = repo.get_farm(work.session, name)
             if farm is None:
                 raise NotFound(
@@ -396,7 +396,7 @@ class FarmService:
 
     def action(self, name: str, body: dict[str, Any]) -> tuple[str, str]:
         description = "Farm actions"
-        with self.uow.write() as work:
+        with self.uow.write(description) as work:
             farm = repo.get_farm(work.session, name)
             if farm is None:
                 raise NotFound(f"The farmname {name} does not exist.", description=description)

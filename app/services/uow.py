@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from app.errors import ZapiError
 from app.net.conntrack import Conntrack
 from app.reconcile.reconciler import Reconciler
 
@@ -50,7 +51,18 @@ class UnitOfWork:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Work]:
+    def write(self, description: str = "") -> Iterator[Work]:
+        """One transaction and one batch; errors without a description get the endpoint's."""
+        try:
+            with self._write() as work:
+                yield work
+        except ZapiError as exc:
+            if not exc.description:
+                exc.description = description
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[Work]:
         with self.reconciler.lock:
             session = self.session_factory()
             work = Work(session)

@@ -6,9 +6,9 @@ import ipaddress
 import re
 from typing import Any
 
-_DIGITS = re.compile(r"^[0-9]+$")
+_DIGITS = re.compile(r"[0-9]+")  # used with fullmatch: "80\n" is not digits
 MAX_INT = 2**31 - 1  # what every integer column and nftables field here can hold
-FARM_NAME = re.compile(r"^[a-zA-Z0-9-]+$")
+FARM_NAME = re.compile(r"[a-zA-Z0-9-]+")  # used with fullmatch
 
 
 def as_int(value: Any) -> int | None:
@@ -17,7 +17,7 @@ def as_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if 0 <= value <= MAX_INT else None
-    if isinstance(value, str) and _DIGITS.match(value) and len(value) <= 10:
+    if isinstance(value, str) and _DIGITS.fullmatch(value) and len(value) <= 10:
         number = int(value)
         return number if number <= MAX_INT else None
     return None
@@ -25,7 +25,7 @@ def as_int(value: Any) -> int | None:
 
 def as_ip(value: Any) -> str | None:
     """A canonical IP address string, or None (leading zeros and garbage are refused)."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "%" in value:  # no IPv6 zone index in nftables
         return None
     try:
         return str(ipaddress.ip_address(value))
@@ -38,7 +38,7 @@ def ip_family(ip: str) -> int:
 
 
 def is_farm_name(value: Any) -> bool:
-    return isinstance(value, str) and bool(FARM_NAME.match(value))
+    return isinstance(value, str) and bool(FARM_NAME.fullmatch(value))
 
 
 def vport_text(value: Any) -> str | None:
