@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     vip_check: bool = True  # the VIP must be an address of this host (namespace)
     ip_forward: bool = True  # enable net.ipv4.ip_forward / ipv6 forwarding at start-up
     log_level: str = "info"
+    metrics_public: bool = False  # serve GET /metrics without the ZAPI key
+    fg_plugin_dir: Path = Path("/usr/lib/nagios/plugins")  # farmguardian's Nagios plugins
 
     @property
     def database_url(self) -> str:

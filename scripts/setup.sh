@@ -4,7 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(nftables libnftables1 conntrack iproute2 python3-venv python3-pip)
+DEBS=(nftables libnftables1 conntrack iproute2 python3-venv python3-pip monitoring-plugins-basic)
+# --test (scripts/test.sh): also what the container tests need (tests/container): rootful
+# Podman with runc, and debootstrap to make the Debian base image when it is not cached.
+if [ "${1:-}" = "--test" ]; then
+  DEBS+=(podman runc debootstrap)
+fi
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -4,7 +4,7 @@
 # Extra arguments go to pytest (e.g. -k maintenance, tests/unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from app.api.http import json_object
 from app.services.backends import BackendService
+from app.services.farmguardian import FarmGuardianService
 from app.services.farms import FarmService
 
 
@@ -21,6 +22,12 @@ def backend_service(request: Request) -> BackendService:
     return service
 
 
+def farmguardian_service(request: Request) -> FarmGuardianService:
+    service: FarmGuardianService = request.app.state.farmguardian
+    return service
+
+
 FarmsDep = Annotated[FarmService, Depends(farm_service)]
 BackendsDep = Annotated[BackendService, Depends(backend_service)]
+FarmGuardianDep = Annotated[FarmGuardianService, Depends(farmguardian_service)]
 BodyDep = Annotated[dict[str, Any], Depends(json_object)]

@@ -17,12 +17,17 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     docs.BackendCreate,
     docs.BackendUpdate,
     docs.MaintenanceBody,
+    docs.FarmGuardianUpdate,
+    docs.VirtualInterfaceCreate,
+    docs.VirtualInterfaceCreateNamed,
+    docs.ZapiUserUpdate,
 )
 ERROR_TEXT = {
     400: "Invalid input, or the kernel refused the change (nothing was changed)",
     404: "Farm or backend not found",
     410: "Value no longer supported",
 }
+INTERNAL_ERROR_TEXT = "Internal failure (a bug): the details are in the server log"
 
 
 def documented(
@@ -31,13 +36,17 @@ def documented(
     status: int = 200,
     body: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (404,),
+    texts: dict[int, str] | None = None,
 ) -> dict[str, Any]:
+    """`texts` overrides the descriptions of `ERROR_TEXT` for this operation."""
     responses: dict[int | str, dict[str, Any]] = {
         status: {"model": success, "description": "Success"},
         401: {"model": docs.UnauthorizedBody, "description": "Missing or wrong ZAPI key"},
     }
     for code in errors:
-        responses[code] = {"model": docs.ZapiErrorBody, "description": ERROR_TEXT[code]}
+        text = (texts or {}).get(code, ERROR_TEXT[code])
+        responses[code] = {"model": docs.ZapiErrorBody, "description": text}
+    responses[500] = {"model": docs.ZapiErrorBody, "description": INTERNAL_ERROR_TEXT}
     extra: dict[str, Any] | None = None
     if body is not None:
         responses[415] = {

@@ -13,6 +13,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -46,10 +47,18 @@ class Farm(Base):
     ttl: Mapped[int] = mapped_column(Integer, default=60)
     running: Mapped[bool] = mapped_column(Boolean, default=True)
     source_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    interface: Mapped[str | None] = mapped_column(String(64), nullable=True)  # holds the VIP
     fg_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     fg_timecheck: Mapped[int] = mapped_column(Integer, default=5)
     fg_script: Mapped[str] = mapped_column(String(1024), default="")
     fg_log: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Extensions beyond v3.1 (PUT /farms/NAME/fg): 0 = the probe timeout is fg_timecheck;
+    # rise/fall = consecutive passing/failing rounds that flip a backend (Zevenet: 1/1);
+    # cut_conns = cut a backend's connections when health checks take it out of rotation.
+    fg_timeout: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fg_rise: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    fg_fall: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    fg_cut_conns: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     backends: Mapped[list[Backend]] = relationship(
         back_populates="farm",
@@ -103,3 +112,16 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(1024))
+
+
+class VirtualInterface(Base):
+    """A virtual interface (`eth0:vip1`): an address carrying that label on its parent link.
+
+    The database is the source of truth; start-up puts missing addresses back on their links."""
+
+    __tablename__ = "virtual_interface"
+
+    name: Mapped[str] = mapped_column(String(15), primary_key=True)  # IFNAMSIZ - 1
+    parent: Mapped[str] = mapped_column(String(15))
+    ip: Mapped[str] = mapped_column(String(64), unique=True)  # canonical text
+    prefixlen: Mapped[int] = mapped_column(Integer)

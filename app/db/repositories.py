@@ -26,6 +26,13 @@ def farms_on_vip(session: Session, vip: str, *, except_id: int | None = None) ->
     return list(session.scalars(query))
 
 
+def stateless_farms(session: Session, *, except_id: int | None = None) -> list[Farm]:
+    query = select(Farm).where(Farm.nattype == "stateless_dnat")
+    if except_id is not None:
+        query = query.where(Farm.id != except_id)
+    return list(session.scalars(query))
+
+
 def get_backend(farm: Farm, zapi_id: int) -> Backend | None:
     return next((b for b in farm.backends if b.zapi_id == zapi_id), None)
 
@@ -71,9 +78,16 @@ def farm_spec(farm: Farm) -> FarmSpec:
         ttl=farm.ttl,
         running=farm.running,
         source_addr=farm.source_addr,
+        device=farm.interface.split(":", 1)[0] if farm.interface else None,
         backends=tuple(backend_spec(b) for b in sorted(farm.backends, key=lambda b: b.zapi_id)),
     )
 
 
 def all_farm_specs(session: Session) -> list[FarmSpec]:
     return [farm_spec(f) for f in session.scalars(select(Farm).order_by(Farm.id))]
+
+
+def guarded_farms(session: Session) -> list[Farm]:
+    """Farms whose backends the health checker probes: running, with farmguardian enabled."""
+    query = select(Farm).where(Farm.running.is_(True), Farm.fg_enabled.is_(True))
+    return list(session.scalars(query.order_by(Farm.id)))

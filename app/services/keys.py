@@ -48,6 +48,18 @@ class KeyStore:
         with self.session_factory() as session:
             return repo.get_setting(session, KEY_SETTING) is not None
 
+    def enabled(self) -> bool:
+        """A key is set (an empty stored hash means the zapi user was disabled)."""
+        with self.session_factory() as session:
+            return bool(repo.get_setting(session, KEY_SETTING))
+
+    def disable(self) -> None:
+        """No key matches any more; start-up does not generate one over this."""
+        with self.session_factory() as session:
+            repo.put_setting(session, KEY_SETTING, "")
+            session.commit()
+        self._cache = None
+
     def verify(self, presented: str | None) -> bool:
         if not presented:
             return False  # an empty key never matches

@@ -44,6 +44,8 @@ class UnitOfWork:
         self.session_factory = session_factory
         self.reconciler = reconciler
         self.conntrack = conntrack
+        # Called after each commit that changed farms (e.g. the health checker re-reads them).
+        self.after_commit: list[Callable[[], None]] = []
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -85,3 +87,6 @@ class UnitOfWork:
                 session.close()
             if work.cut_marks:
                 self.conntrack.flush_marks(sorted(work.cut_marks))
+            if work.touched:
+                for hook in self.after_commit:
+                    hook()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -13,6 +15,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 JSON = dict[str, Any]
+# The `serve` fixture: start an app (lifespan included) and yield a client for it.
+Serve = Callable[..., AbstractContextManager[TestClient]]
 
 BASE = "/zapi/v3.1/zapi.cgi"
 BASE_V3 = "/zapi/v3/zapi.cgi"
@@ -150,7 +154,9 @@ def create_farm(
     vip: str = VIP,
     vport: int | str = 80,
 ) -> JSON:
-    response = client.post(url("/farms"), json=farm_body(name=name, profile=profile, vip=vip, vport=vport))
+    response = client.post(
+        url("/farms"), json=farm_body(name=name, profile=profile, vip=vip, vport=vport)
+    )
     assert response.status_code == 201, response.text
     body: JSON = response.json()
     return body
@@ -182,6 +188,12 @@ def list_farms(client: TestClient) -> list[JSON]:
     assert response.status_code == 200, response.text
     params: list[JSON] = response.json()["params"]
     return params
+
+
+def snapshot(client: TestClient) -> JSON:
+    """Everything a client can read back about the farms."""
+    farms = list_farms(client)
+    return {"list": farms, "farms": {f["farmname"]: get_farm(client, f["farmname"]) for f in farms}}
 
 
 def add_backend(

@@ -7,8 +7,8 @@ exceptions are not re-raised: a crash must show up as the JSON 500 the client wo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,18 +16,23 @@ import pytest
 from app.main import create_app
 from app.net.addresses import AddressBook, StaticAddressBook
 from app.net.conntrack import NullConntrack
+from app.net.links import StaticLinks
 from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
-from .builders import INTERFACES, KEY, TestClient, check_zapi_response
-
-Serve = Callable[..., AbstractContextManager[TestClient]]
+from .builders import INTERFACES, KEY, Serve, TestClient, check_zapi_response
+from .fakes import FakeCounter, FixedSystemProbe, host_links
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    # No timers: no periodic resync, no load sampling (which would read the host's conntrack).
     return Settings(
-        db=f"sqlite:///{tmp_path}/k.db", state_dir=tmp_path, zapi_key=KEY, resync_interval=0
+        db=f"sqlite:///{tmp_path}/k.db",
+        state_dir=tmp_path,
+        zapi_key=KEY,
+        resync_interval=0,
+        load_interval=0,
     )
 
 
@@ -42,7 +47,17 @@ def ct() -> NullConntrack:
 
 
 @pytest.fixture
-def serve(settings: Settings, ct: NullConntrack) -> Serve:
+def counter() -> FakeCounter:
+    return FakeCounter()
+
+
+@pytest.fixture
+def links() -> StaticLinks:
+    return host_links()
+
+
+@pytest.fixture
+def serve(settings: Settings, ct: NullConntrack, counter: FakeCounter, links: StaticLinks) -> Serve:
     """Start an app (lifespan: migrations + initial sync) and yield a client for it."""
 
     @contextmanager
@@ -58,6 +73,10 @@ def serve(settings: Settings, ct: NullConntrack) -> Serve:
             nft=nft,
             addresses=addresses if addresses is not None else StaticAddressBook(INTERFACES),
             conntrack=ct,
+            # Never the host's: no conntrack dump, no address change, fixed /proc figures.
+            counter=counter,
+            links=links,
+            system_probe=FixedSystemProbe(),
         )
         with TestClient(app, raise_server_exceptions=False) as client:
             client.event_hooks["response"] = [check_zapi_response]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +105,16 @@ class Api:
         vip: str,
         vport: str,
         backends: dict[str, dict[str, Any]],
+        backend_ips: Mapping[str, str] = BACKEND_IPS,
         **farm_fields: Any,
     ) -> dict[str, int]:
-        """Create a farm, apply ``farm_fields``, add backends (b1.. -> fields); name -> id."""
+        """Create a farm, apply ``farm_fields``, add backends (b1.. -> fields); name -> id.
+
+        ``backend_ips`` maps backend names to addresses (``BACKEND_IPS6`` for IPv6 farms)."""
         self.create_farm(name, vip=vip, vport=vport)
         if farm_fields:
             self.edit_farm(name, **farm_fields)
-        return {b: self.add_backend(name, BACKEND_IPS[b], **f) for b, f in backends.items()}
+        return {b: self.add_backend(name, backend_ips[b], **f) for b, f in backends.items()}
 
     # Backends
 

@@ -100,7 +100,8 @@ def test_kill9_and_restart_keep_traffic_flowing(
         line
         for events in transactions
         for line in events
-        if line.startswith(("delete table inet kernlb", "delete chain inet kernlb"))
+        if line.split()[:2] in (["delete", "table"], ["delete", "chain"])
+        and line.split()[2:4] == ["inet", "kernlb"]
     ]
     assert not destructive, f"restart deleted kernlb objects: {destructive}"
     emptied = _chains_emptied_in_place(transactions)

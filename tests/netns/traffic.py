@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import threading
 import time
@@ -61,10 +62,19 @@ def _readline(sock: socket.socket, *, deadline: float) -> bytes:
     return buf.split(b"\n", 1)[0]
 
 
+def family_of(address: str) -> socket.AddressFamily:
+    """``AF_INET`` or ``AF_INET6``, from an address literal."""
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+def any_address(family: socket.AddressFamily) -> str:
+    return "::" if family == socket.AF_INET6 else "0.0.0.0"
+
+
 def tcp_hello(dst: str, port: int, *, source: str | None = None, timeout: float = 3.0) -> Hello:
-    """Connect to dst:port, return the backend's hello line, close."""
+    """Connect to dst:port (IPv4 or IPv6), return the backend's hello line, close."""
     deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket(family_of(dst), socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         if source is not None:
             sock.bind((source, 0))
@@ -91,9 +101,10 @@ def udp_hello(
     dst: str, port: int, *, source: str | None = None, timeout: float = 2.0
 ) -> tuple[Hello, tuple[str, int]]:
     """Send one datagram from a fresh socket (a new flow); return the reply and its source."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    family = family_of(dst)
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
-        sock.bind((source or "0.0.0.0", 0))
+        sock.bind((source or any_address(family), 0))
         sock.sendto(b"hi\n", (dst, port))
         data, addr = sock.recvfrom(2048)
         return parse_hello(data.split(b"\n", 1)[0]), (addr[0], addr[1])
@@ -102,7 +113,7 @@ def udp_hello(
 def udp_probe(dst: str, port: int, *, timeout: float = 1.0) -> str:
     """Send from a connected UDP socket: ``"refused"`` (ICMP unreachable), ``"timeout"`` or
     ``"reply <backend>"``. Used to show that a flow is *not* captured."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with socket.socket(family_of(dst), socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         sock.connect((dst, port))
         try:
@@ -128,7 +139,7 @@ class HeldConnection:
     def open(
         cls, dst: str, port: int, *, source: str | None = None, timeout: float = 3.0
     ) -> HeldConnection:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(family_of(dst), socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             if source is not None:
@@ -250,7 +261,10 @@ class LoadGenerator:
         deadline = time.monotonic() + timeout
         while self.count() < target:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"load stalled at {self.count()} connections")
+                raise TimeoutError(
+                    f"load stalled at {self.count()} connections (cap {self.max_connections}, "
+                    f"{self.max_seconds}s per worker)"
+                )
             time.sleep(0.01)
 
     def stop(self) -> LoadReport:

@@ -138,7 +138,10 @@ def test_sync_keeps_matching_dynamic_sets_and_drops_strays() -> None:
     summary = expected_summary(state)
     strays = KernelSummary(
         chains={**summary.chains, "inet/old-farm": 3},
-        sets={**summary.sets, "inet/p-99": KernelSet(kind="set", type=["ipv4_addr", "mark"], timeout=9)},
+        sets={
+            **summary.sets,
+            "inet/p-99": KernelSet(kind="set", type=["ipv4_addr", "mark"], timeout=9),
+        },
     )
     batch = sync(state, strays)
     text = json.dumps(batch)
@@ -153,7 +156,10 @@ def test_sync_redeclares_a_dynamic_set_whose_definition_changed() -> None:
     summary = expected_summary(state)
     changed = KernelSummary(
         chains=summary.chains,
-        sets={**summary.sets, "inet/p-1": KernelSet(kind="set", type=["ipv4_addr", "mark"], timeout=5)},
+        sets={
+            **summary.sets,
+            "inet/p-1": KernelSet(kind="set", type=["ipv4_addr", "mark"], timeout=5),
+        },
     )
     verbs = [
         (v, k, o.get("name"))

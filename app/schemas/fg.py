@@ -1,0 +1,68 @@
+"""Farmguardian bodies: the v3.1 `fg*` fields, kernlb's extensions, and recorded health."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from app.db.models import Backend, Farm
+from app.db.repositories import backend_spec
+
+EXTENSION_DEFAULTS: dict[str, Any] = {
+    "fgtimeout": 0,
+    "fgrise": 1,
+    "fgfall": 1,
+    "fgcutconns": "false",
+}
+
+
+def fg_params(farm: Farm) -> dict[str, Any]:
+    """Every farmguardian field of a farm, in ZAPI spellings and JSON types."""
+    return {
+        "fgenabled": "true" if farm.fg_enabled else "false",
+        "fglog": "true" if farm.fg_log else "false",
+        "fgscript": farm.fg_script,
+        "fgtimecheck": farm.fg_timecheck,
+        "fgtimeout": farm.fg_timeout,
+        "fgrise": farm.fg_rise,
+        "fgfall": farm.fg_fall,
+        "fgcutconns": "true" if farm.fg_cut_conns else "false",
+    }
+
+
+def fg_extensions_set(farm: Farm) -> dict[str, Any]:
+    """Extension fields whose value is not the default (GET /farms/NAME shows only these)."""
+    values = fg_params(farm)
+    return {k: values[k] for k, default in EXTENSION_DEFAULTS.items() if values[k] != default}
+
+
+def fg_modified_params(farm: Farm, sent: Iterable[str]) -> dict[str, Any]:
+    """PUT /farms/NAME/fg: the four v3.1 fields, plus the extension fields the request named."""
+    names = set(sent)
+    return {k: v for k, v in fg_params(farm).items() if k not in EXTENSION_DEFAULTS or k in names}
+
+
+def fg_backend(backend: Backend) -> dict[str, Any]:
+    health = backend.health
+    return {
+        "id": backend.zapi_id,
+        "ip": backend.ip,
+        "port": backend.port,
+        "status": backend_spec(backend).status,
+        "health": health.state if health is not None else "up",
+        "changed": (
+            health.changed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if health is not None and health.changed_at is not None
+            else None
+        ),
+        "reason": health.reason if health is not None else "",
+    }
+
+
+def fg_detail(farm: Farm) -> dict[str, Any]:
+    """GET /farms/NAME/fg (kernlb extension): the settings and each backend's last transition."""
+    return {
+        "description": f"Show farm guardian of {farm.name}",
+        "params": fg_params(farm),
+        "backends": [fg_backend(b) for b in farm.backends],
+    }

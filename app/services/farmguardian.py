@@ -1,0 +1,166 @@
+"""Farmguardian use cases: PUT /farms/NAME/fg (v3.1, reference §7.4) and its read-back.
+
+v3.1 fields: `fgenabled`, `fglog` ("true"/"false"), `fgscript`, `fgtimecheck` (seconds).
+kernlb extensions, in the same style: `fgtimeout` (seconds per probe, 0 = `fgtimecheck`),
+`fgrise`/`fgfall` (consecutive passing/failing rounds that flip a backend, default 1 as in
+Zevenet) and `fgcutconns` ("true": cut the connections of a backend that leaves rotation).
+
+Choices where the reference leaves room:
+- `service` is accepted when empty (the Go client always sends it); l4xnat farms have none.
+- `fglog: ""` (what the Go client sends when the flag is unset) leaves the flag as it was,
+  where the original answered 400.
+- The answer's `params` are the farm's four v3.1 fields after the change, typed, plus the
+  extension fields the request named (app/schemas/fg.py).
+- Turning farmguardian off brings every backend it had marked down back up (Zevenet does the
+  same when it stops a farmguardian): nothing would ever mark them up again otherwise.
+  Changing the check keeps each backend's last known health until the new check decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.db import repositories as repo
+from app.db.models import Farm
+from app.errors import BadRequest, NotFound
+from app.health.checks import CheckError, missing_plugin, parse_check
+from app.health.recorder import utcnow
+from app.services.uow import UnitOfWork, Work
+from app.services.values import as_int
+
+DESCRIPTION = "Modify farm guardian"
+MAX_SECONDS = 86400
+MAX_COUNT = 100
+BOOLEAN = {"true": True, "false": False}
+
+KEYS = (
+    "fgtimecheck",
+    "fgscript",
+    "fgenabled",
+    "fglog",
+    "fgtimeout",
+    "fgrise",
+    "fgfall",
+    "fgcutconns",
+    "service",
+)
+
+
+class FarmGuardianService:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        plugin_dir: Path,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.uow = uow
+        self.plugin_dir = plugin_dir
+        self.on_change = on_change  # wakes the checker
+
+    def show(self, name: str) -> Farm:
+        with self.uow.read() as session:
+            farm = repo.get_farm(session, name)
+            if farm is None:
+                raise NotFound(
+                    f"The farmname {name} does not exist.", description="Show farm guardian"
+                )
+            return farm
+
+    def modify(self, name: str, body: dict[str, Any]) -> Farm:
+        with self.uow.write(DESCRIPTION) as work:
+            farm = repo.get_farm(work.session, name)
+            if farm is None:
+                raise NotFound(f"The farmname {name} does not exist.", description=DESCRIPTION)
+            if farm.profile != "l4xnat":
+                raise _bad("Farm guardian is not supported for the requested farm profile.")
+            if body.get("service") not in (None, ""):
+                raise _bad("L4xNAT profile farms do not have services.")
+            changes = _validate(body)
+            unknown = sorted(k for k in body if k not in KEYS)
+            if unknown:
+                raise _bad(f"Illegal params: {', '.join(unknown)}")
+            if not changes:
+                raise _bad("Not found any param.")
+            self._check_script(farm, changes)
+            was_enabled = farm.fg_enabled
+            for key, value in changes.items():
+                setattr(farm, key, value)
+            if was_enabled and not farm.fg_enabled:
+                _reset_health(work, farm)
+        self.on_change()
+        return farm
+
+    def _check_script(self, farm: Farm, changes: dict[str, Any]) -> None:
+        """The script that will run must be runnable here (a missing plugin is a 400 now, not
+        a farm whose backends all fail later)."""
+        script: str = changes.get("fg_script", farm.fg_script)
+        if "fg_script" not in changes and not changes.get("fg_enabled", farm.fg_enabled):
+            return
+        try:
+            check = parse_check(script, self.plugin_dir)
+        except CheckError as exc:
+            raise _bad(f"Invalid fgscript, {exc}.") from None
+        problem = missing_plugin(check)
+        if problem is not None:
+            raise _bad(f"Invalid fgscript, {problem}.")
+
+
+def _bad(message: str) -> BadRequest:
+    return BadRequest(message, description=DESCRIPTION)
+
+
+def _validate(body: dict[str, Any]) -> dict[str, Any]:
+    """Column -> value for every field of the body, in the reference's order of checks."""
+    changes: dict[str, Any] = {}
+    if "fgtimecheck" in body:
+        changes["fg_timecheck"] = _number(body, "fgtimecheck", low=1, high=MAX_SECONDS)
+    if "fgscript" in body:
+        script = body["fgscript"]
+        if script == "":
+            raise _bad("Invalid fgscript, can't be blank.")
+        if not isinstance(script, str) or len(script) > 1024:
+            raise _bad("Invalid fgscript.")
+        changes["fg_script"] = script
+    if "fgenabled" in body:
+        changes["fg_enabled"] = _boolean(body, "fgenabled")
+    if body.get("fglog", "") != "":  # "" (the Go client's unset flag) leaves it as it is
+        changes["fg_log"] = _boolean(body, "fglog")
+    if "fgtimeout" in body:
+        changes["fg_timeout"] = _number(body, "fgtimeout", low=0, high=MAX_SECONDS)
+    if "fgrise" in body:
+        changes["fg_rise"] = _number(body, "fgrise", low=1, high=MAX_COUNT)
+    if "fgfall" in body:
+        changes["fg_fall"] = _number(body, "fgfall", low=1, high=MAX_COUNT)
+    if "fgcutconns" in body:
+        changes["fg_cut_conns"] = _boolean(body, "fgcutconns")
+    return changes
+
+
+def _number(body: dict[str, Any], key: str, *, low: int, high: int) -> int:
+    value = as_int(body[key])
+    if value is None or not low <= value <= high:
+        raise _bad(f"Invalid format, please insert a valid {key}.")
+    return value
+
+
+def _boolean(body: dict[str, Any], key: str) -> bool:
+    # JSON booleans are refused, as in the reference: the values are the strings.
+    value = body[key]
+    if not isinstance(value, str) or value not in BOOLEAN:
+        raise _bad(f"Invalid format, please insert a valid {key}.")
+    return BOOLEAN[value]
+
+
+def _reset_health(work: Work, farm: Farm) -> None:
+    """Farmguardian off: the backends it marked down are up again (nothing else would)."""
+    down = [b for b in farm.backends if b.health is not None and b.health.state == "down"]
+    for backend in down:
+        assert backend.health is not None
+        backend.health.state = "up"
+        backend.health.changed_at = utcnow()
+        backend.health.reason = "farmguardian disabled"
+    if down:
+        work.touch(farm.id)

@@ -1,0 +1,186 @@
+"""`kernlb demo` as a newcomer runs it: the whole story, then nothing left behind.
+
+The demo builds its own namespaces (not the test topology); these tests only need the
+`netns_capable` check and look at what it prints and what it leaves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.demo import PREFIX, netns_names, remove_stale_labs
+
+pytestmark = pytest.mark.netns
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ROUND_TITLE = re.compile(r"^  (\d+) connections (.*):$")
+ROUND_LINE = re.compile(r"^    (web\d|failed)\s+(\d+)\s+\d+%")
+KERNLB_PID = re.compile(r"kernlb \(pid (\d+)\) answers")
+
+
+def demo_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app", "demo", "--no-pause", *args]
+
+
+def rounds(output: str) -> list[tuple[str, dict[str, int]]]:
+    """Each traffic round the demo printed: its title and the count per backend/failed."""
+    found: list[tuple[str, dict[str, int]]] = []
+    for line in output.splitlines():
+        title = ROUND_TITLE.match(line)
+        if title:
+            found.append((title.group(2), {}))
+            continue
+        row = ROUND_LINE.match(line)
+        if row and found:
+            found[-1][1][row.group(1)] = int(row.group(2))
+    return found
+
+
+def lab_namespaces(pid: int) -> list[str]:
+    return [name for name in netns_names() if name.startswith(f"{PREFIX}{pid}-")]
+
+
+def running_kernlb(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    return b"serve" in cmdline
+
+
+def read_until(proc: subprocess.Popen[str], marker: str, *, timeout: float) -> str:
+    """Read the demo's stdout until `marker` appears (bounded)."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise AssertionError(f"no {marker!r} in the demo's output: {seen}")
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            seen += proc.stdout.readline()
+    return seen
+
+
+def run_demo(*args: str) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run the demo to its end; its PID (which names its namespaces) and its result."""
+    proc = subprocess.Popen(
+        demo_command(*args),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    print(out, err)
+    return proc.pid, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_demo_runs_the_story_and_removes_the_lab(netns_capable: None) -> None:
+    pid, proc = run_demo("--connections", "60")
+    assert proc.returncode == 0, proc.stderr
+    story = rounds(proc.stdout)
+    assert len(story) == 5, story
+    first, drained, undrained, failed, recovered = (counts for _, counts in story)
+    assert sum(first.values()) == 60
+    assert all(first.get(name, 0) > 0 for name in ("web1", "web2", "web3")), first
+    assert "failed" not in first, first
+    assert drained["web1"] == 0 and "failed" not in drained, drained
+    assert undrained["web1"] > 0, undrained
+    # The health check took web2 out before the round: no client connection failed.
+    assert "the health check marked web2 down" in proc.stdout
+    assert failed["web2"] == 0 and "failed" not in failed, failed
+    assert recovered["web2"] > 0 and "failed" not in recovered, recovered
+    assert "namespaces and temporary files deleted" in proc.stdout
+    assert lab_namespaces(pid) == []
+    kernlb = KERNLB_PID.search(proc.stdout)
+    assert kernlb is not None
+    assert not running_kernlb(int(kernlb.group(1)))
+
+
+def test_demo_without_health_checks_shows_failures_until_maintenance(netns_capable: None) -> None:
+    pid, proc = run_demo("--connections", "60", "--no-health-checks")
+    assert proc.returncode == 0, proc.stderr
+    assert lab_namespaces(pid) == []
+    story = dict(rounds(proc.stdout))
+    # P(no connection of 60 reaches web2, weight 1 of 4) = 0.75**60, about 3e-8.
+    assert story["with web2 still in rotation"].get("failed", 0) > 0, story
+    in_maintenance = story["with web2 in maintenance"]
+    assert in_maintenance["web2"] == 0 and "failed" not in in_maintenance, story
+    assert story["with web2 back"]["web2"] > 0, story
+
+
+def test_ctrl_c_stops_everything(netns_capable: None) -> None:
+    proc = subprocess.Popen(
+        demo_command("--connections", "2000"),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        seen = read_until(proc, "[3/6]", timeout=90)
+        assert lab_namespaces(proc.pid), "the lab should exist while the demo runs"
+        os.kill(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    output = seen + rest
+    print(output)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output
+    assert lab_namespaces(proc.pid) == []
+    kernlb = KERNLB_PID.search(output)
+    assert kernlb is not None
+    assert not running_kernlb(int(kernlb.group(1)))
+
+
+def test_a_killed_demo_takes_its_processes_along_and_the_next_removes_its_lab(
+    netns_capable: None,
+) -> None:
+    proc = subprocess.Popen(
+        demo_command("--connections", "2000"),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        seen = read_until(proc, "[3/6]", timeout=90)
+        kernlb = KERNLB_PID.search(seen)
+        assert kernlb is not None, seen
+        os.kill(proc.pid, signal.SIGKILL)  # no chance to clean anything up
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    deadline = time.monotonic() + 10
+    while running_kernlb(int(kernlb.group(1))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running_kernlb(int(kernlb.group(1))), "kernlb outlived the demo"
+    left = lab_namespaces(proc.pid)
+    assert left, "expected the killed demo's namespaces to remain"
+    assert sorted(remove_stale_labs()) == sorted(left)
+    assert lab_namespaces(proc.pid) == []
