@@ -18,7 +18,7 @@ router = APIRouter(tags=["farms"], default_response_class=ZapiResponse)
 @router.get("/farms", operation_id="listFarms", **documented(docs.FarmListResponse, errors=()))
 def list_farms(farms: FarmsDep) -> dict[str, Any]:
     """List every farm."""
-    return {"description": "List farms", "params": [farm_list_item(v) for v in farms.list()]}
+    return {"description": "List farms", "params": [farm_list_item(v) for v in farms.summaries()]}
 
 
 @router.get(
@@ -29,7 +29,7 @@ def list_farms(farms: FarmsDep) -> dict[str, Any]:
 def list_lslb_farms(farms: FarmsDep) -> dict[str, Any]:
     """List the LSLB farms (http, https, l4xnat)."""
     items = [
-        farm_list_item(v) for v in farms.list() if v.farm.profile in ("http", "https", "l4xnat")
+        farm_list_item(v) for v in farms.summaries() if v.profile in ("http", "https", "l4xnat")
     ]
     return {"description": "List LSLB farms", "params": items}
 

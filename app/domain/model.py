@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -96,8 +97,8 @@ class FarmSpec:
     device: str | None = None  # the interface holding the VIP (netdev modes hook its ingress)
     backends: tuple[BackendSpec, ...] = field(default_factory=tuple)
 
-    @property
-    def family(self) -> int:
+    @functools.cached_property
+    def family(self) -> int:  # cached: the renderer asks several times per farm
         return ipaddress.ip_address(self.vip).version
 
     @property

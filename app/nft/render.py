@@ -120,6 +120,13 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def canonical(value: Json) -> str:
+    """A hashable, exact text of a JSON value (map keys); plain values take a fast path."""
+    if type(value) is int or type(value) is str:
+        return str(value)
+    return _canonical_json(value)
+
+
+def _canonical_json(value: Json) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 

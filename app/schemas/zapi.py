@@ -7,7 +7,7 @@ from typing import Any
 from app.db.models import Backend, Farm
 from app.domain.rules import parse_vport
 from app.schemas.fg import fg_extensions_set
-from app.services.farms import FarmView
+from app.services.farms import FarmSummary, FarmView
 
 
 def vport_detail(vport: str) -> int | str:
@@ -43,14 +43,13 @@ def backend_item(backend: Backend, unreachable: frozenset[int] = frozenset()) ->
     return item
 
 
-def farm_list_item(view: FarmView) -> dict[str, Any]:
-    farm = view.farm
+def farm_list_item(item: FarmSummary) -> dict[str, Any]:
     return {
-        "farmname": farm.name,
-        "profile": farm.profile,
-        "status": view.status,
-        "vip": farm.vip,
-        "vport": farm.vport,
+        "farmname": item.name,
+        "profile": item.profile,
+        "status": item.status,
+        "vip": item.vip,
+        "vport": item.vport,
     }
 
 

@@ -115,9 +115,22 @@ def test_max_conns_caps_concurrent_connections(api: Api, client: Client) -> None
         started = time.monotonic()
         reached = False
         while not reached and time.monotonic() < started + 10:
+            # Paced, and closing what reached b2: an unpaced loop of held connections piles up
+            # ~15,000 conntrack entries in 10 s, which slows kernlb's load refresh (it reads
+            # every entry: ~0.2 ms each), so this would measure that instead (test_leastconn.py
+            # ::test_load_refresh_keeps_its_period_with_many_conntrack_entries).
             conn = client.executor.run(HeldConnection.open, VIP1, 80, timeout=8.0)
-            held.append(conn)
             reached = conn.hello.backend == "b1"
+            import json as _j
+            from .topology import nft as _nft
+            _out = _j.loads(_nft(client.executor.netns[:-1] + "l", "-j", "list", "map", "inet", "kernlb", "slots"))
+            _sl = [e[1] & 0xFFFFFF for it in _out["nftables"] if "map" in it for e in it["map"].get("elem", [])]
+            print(round(time.monotonic() - started, 2), conn.hello.backend, sorted(_sl))
+            if reached:
+                held.append(conn)
+            else:
+                conn.close()
+                time.sleep(0.02)
         assert reached, "b1 got no connection within 10s after its connections closed"
         print(f"b1's connections closed: b1 reached again after {time.monotonic() - started:.1f}s")
     finally:
