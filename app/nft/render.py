@@ -187,12 +187,15 @@ def render_skeleton(devices: frozenset[str] = frozenset()) -> Fragment:
     )
 
 
-def _render_inet_skeleton() -> Fragment:
+DISPATCH_LEVELS = ("ports", "ranges", "proto", "vip")
+
+
+def _dispatch_map_decls(table_family: str) -> dict[str, SetDecl]:
+    """The verdict maps of the dispatcher, most specific level first, for both IP families."""
     sets: dict[str, SetDecl] = {}
-    dispatch_rules: list[tuple[Json, ...]] = []
     for family in (4, 6):
         addr = _addr_type(family)
-        for level in ("ports", "ranges", "proto", "vip"):
+        for level in DISPATCH_LEVELS:
             name = DISPATCH_MAPS[(family, level)]
             if level in ("ports", "ranges"):
                 key_type: Json = ["inet_proto", addr, "inet_service"]
@@ -201,7 +204,16 @@ def _render_inet_skeleton() -> Fragment:
             else:
                 key_type = addr
             flags = ["interval"] if level == "ranges" else None
-            sets[name] = _map_decl(name, key_type, "verdict", flags)
+            sets[name] = _map_decl(name, key_type, "verdict", flags, family=table_family)
+    return sets
+
+
+def _render_inet_skeleton() -> Fragment:
+    sets = _dispatch_map_decls(FAMILY)
+    dispatch_rules: list[tuple[Json, ...]] = []
+    for family in (4, 6):
+        for level in DISPATCH_LEVELS:
+            name = DISPATCH_MAPS[(family, level)]
             # Most specific first; farm chains are entered with goto, so a farm that
             # matched never falls through to a less specific map.
             dispatch_rules.append(
@@ -594,19 +606,9 @@ def ingress_chain_name(device: str) -> str:
 
 
 def _render_netdev_skeleton(devices: frozenset[str]) -> Fragment:
-    sets: dict[str, SetDecl] = {}
+    sets = _dispatch_map_decls(NETDEV)
     for family in (4, 6):
         addr = _addr_type(family)
-        for level in ("ports", "ranges", "proto", "vip"):
-            name = DISPATCH_MAPS[(family, level)]
-            if level in ("ports", "ranges"):
-                key_type: Json = ["inet_proto", addr, "inet_service"]
-            elif level == "proto":
-                key_type = ["inet_proto", addr]
-            else:
-                key_type = addr
-            flags = ["interval"] if level == "ranges" else None
-            sets[name] = _map_decl(name, key_type, "verdict", flags, family=NETDEV)
         sets[f"dslots{family}"] = _map_decl(f"dslots{family}", "mark", addr, family=NETDEV)
         sets[f"sret{family}"] = _map_decl(
             f"sret{family}", [addr, "inet_service"], addr, ["interval"], family=NETDEV
@@ -629,7 +631,7 @@ def _render_netdev_skeleton(devices: frozenset[str]) -> Fragment:
                     {"fwd": {"dev": device, "family": ip, "addr": _payload(ip, "daddr")}},
                 )
             )
-            for level in ("ports", "ranges", "proto", "vip"):
+            for level in DISPATCH_LEVELS:
                 name = DISPATCH_MAPS[(family, level)]
                 rules.append(({"vmap": {"key": _dispatch_key(family, level), "data": f"@{name}"}},))
         name = ingress_chain_name(device)
