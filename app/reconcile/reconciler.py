@@ -32,7 +32,16 @@ from app.errors import KernelRejected
 from app.net.neighbours import NeighbourBook
 from app.nft.adapter import NftAdapter, NftError
 from app.nft.diff import diff, drift, expected_summary, sync
-from app.nft.render import Fragment, Ruleset, netdev_devices, render, render_farm, render_skeleton
+from app.nft.render import (
+    Fragment,
+    Ruleset,
+    conns_set_name,
+    netdev_devices,
+    qualified,
+    render,
+    render_farm,
+    render_skeleton,
+)
 
 log = logging.getLogger(__name__)
 
@@ -209,18 +218,45 @@ class Reconciler:
     def update_load(self, connections: dict[int, int]) -> int:
         """New connection counts: re-render farms whose scheduling depends on load."""
         with self.lock:
+            before = self._full_backends()
             self._load = dict(connections)
-            return self._reobserve(needs_load)
+            after = self._full_backends()
+            # The kernel's max_conns cap (`ct count`) remembers the connections it refused:
+            # the client's retry (same addresses and ports) lands on another backend and keeps
+            # counting against the full one until it closes.  When a backend drops back under
+            # its cap, restart its farm's count (kernlb's own count keeps it from over-filling
+            # until the next refresh).
+            reset = {farm_id for mark, farm_id in before.items() if mark not in after}
+            return self._reobserve(needs_load, reset_counts=reset)
 
     def update_neighbours(self) -> int:
         """Re-check L2 reachability of dsr/stateless backends; re-render farms that changed."""
         with self.lock:
             return self._reobserve(lambda spec: spec.stateless and spec.running)
 
-    def _reobserve(self, wanted: Callable[[FarmSpec], bool]) -> int:
+    def _full_backends(self) -> dict[int, int]:
+        """Backend mark -> farm id, for backends at their max_conns by kernlb's count."""
+        return {
+            b.mark: spec.id
+            for spec in self._specs.values()
+            if spec.running and not spec.stateless
+            for b in spec.backends
+            if b.max_conns and self._load.get(b.mark, 0) >= b.max_conns
+        }
+
+    def _reobserve(
+        self, wanted: Callable[[FarmSpec], bool], *, reset_counts: Iterable[int] = ()
+    ) -> int:
         if self._applied is None:
             return 0
         chosen = [spec for spec in self._specs.values() if wanted(spec)]
+        flushes: list[dict[str, object]] = [
+            {"flush": {"set": {"family": "inet", "table": "kernlb", "name": conns_set_name(f)}}}
+            for f in sorted(set(reset_counts))
+            if qualified("inet", conns_set_name(f)) in self._applied.farms.get(f, Fragment()).sets
+        ]
+        if flushes:
+            self._apply(flushes)
         if not chosen:
             return 0
         specs = dict(self._specs)

@@ -115,24 +115,85 @@ def test_max_conns_caps_concurrent_connections(api: Api, client: Client) -> None
         started = time.monotonic()
         reached = False
         while not reached and time.monotonic() < started + 10:
-            # Paced, and closing what reached b2: an unpaced loop of held connections piles up
-            # ~15,000 conntrack entries in 10 s, which slows kernlb's load refresh (it reads
-            # every entry: ~0.2 ms each), so this would measure that instead (test_leastconn.py
-            # ::test_load_refresh_keeps_its_period_with_many_conntrack_entries).
             conn = client.executor.run(HeldConnection.open, VIP1, 80, timeout=8.0)
+            held.append(conn)
             reached = conn.hello.backend == "b1"
-            import json as _j
-            from .topology import nft as _nft
-            _out = _j.loads(_nft(client.executor.netns[:-1] + "l", "-j", "list", "map", "inet", "kernlb", "slots"))
-            _sl = [e[1] & 0xFFFFFF for it in _out["nftables"] if "map" in it for e in it["map"].get("elem", [])]
-            print(round(time.monotonic() - started, 2), conn.hello.backend, sorted(_sl))
-            if reached:
-                held.append(conn)
-            else:
-                conn.close()
-                time.sleep(0.02)
         assert reached, "b1 got no connection within 10s after its connections closed"
         print(f"b1's connections closed: b1 reached again after {time.monotonic() - started:.1f}s")
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def _probe(client: Client, n: int) -> list[tuple[str, float]]:
+    """``n`` connections one after another, each closed at once: (backend or error, seconds)."""
+
+    def run() -> list[tuple[str, float]]:
+        out = []
+        for _ in range(n):
+            started = time.monotonic()
+            try:
+                conn = HeldConnection.open(VIP1, 80, timeout=8.0)
+            except OSError as exc:  # e.g. a SYN dropped 4 times: timed out
+                out.append((type(exc).__name__, round(time.monotonic() - started, 1)))
+                continue
+            out.append((conn.hello.backend, round(time.monotonic() - started, 1)))
+            conn.close()
+            time.sleep(0.1)  # let it reach TIME_WAIT: a closing connection still counts
+        return out
+
+    return client.executor.run(run)
+
+
+def test_max_conns_backend_takes_connections_again_once_its_own_close(
+    api: Api, client: Client
+) -> None:
+    """A capped backend whose own connections closed must get new ones again (within a load
+    refresh), whatever other backends are holding.
+
+    Connections refused by b1's cap (their SYN dropped) are retried by the client with the same
+    addresses and ports and then land on b2. They must not keep counting against b1.
+    """
+    api.setup_farm("web", vip=VIP1, vport="80", backends={"b1": {"max_conns": 2}, "b2": {}})
+    held = [client.hold(VIP1, 80, backend="b1"), client.hold(VIP1, 80, backend="b1")]
+    try:
+        # b1 is at its cap: concurrent connections that get scheduled to b1 before kernlb sees
+        # it full are dropped by the hard cap, retried 1 s later, and served by b2.
+        def timed_open() -> tuple[HeldConnection, float]:
+            started = time.monotonic()
+            conn = HeldConnection.open(VIP1, 80, timeout=8.0)
+            return conn, time.monotonic() - started
+
+        more = client.executor.map_all([timed_open for _ in range(24)], timeout=60)
+        held += [conn for conn, _ in more]
+        retried = [conn for conn, elapsed in more if elapsed > 0.9]
+        counts = Counter(c.hello.backend for c in held)
+        print(f"b1 at max_conns 2 + 24 concurrent: {dict(counts)}; {len(retried)} retried")
+        assert counts["b1"] == 2, counts
+
+        for conn in held[:2]:  # b1's connections
+            conn.close()
+        held = held[2:]
+        time.sleep(3.0)  # one load refresh (2 s) and margin: kernlb sees b1 free
+        probe = _probe(client, 20)
+        on_b1 = sum(backend == "b1" for backend, _ in probe)
+        slow = sum(elapsed > 0.9 for _, elapsed in probe)
+        print(
+            f"b1's connections closed, 20 new (b2 holds {len(held)}, {len(retried)} of them "
+            f"retried after b1's cap): {probe}"
+        )
+
+        for conn in retried:
+            conn.close()
+            held.remove(conn)
+        after = _probe(client, 20)
+        print(f"after closing the {len(retried)} retried connections on b2: {after}")
+
+        # Binomial(20, 0.5) >= 3 fails with probability 2e-4; no SYN should need a retry.
+        assert on_b1 >= 3 and slow == 0, (
+            f"b1 has no connection left but got {on_b1}/20 new ones, {slow} needed a SYN "
+            f"retransmit (b2 holds {len(retried)} connections first refused by b1's cap)"
+        )
     finally:
         for conn in held:
             conn.close()

@@ -41,6 +41,7 @@ FTP_SERVER = HERE / "ftp_server.py"
 SOURCES = CLIENT_IPS[:8]
 SOURCES6 = CLIENT_IPS6[:8]
 SESSIONS = 16
+FTP_ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
 
 
 class RecordingFTP(ftplib.FTP):
@@ -113,7 +114,7 @@ def ftp_session(vip: str, *, source: str, passive: bool, timeout: float = 3.0) -
         result.whoami = parse_hello(bytes(data).split(b"\n", 1)[0])
         ftp.retrlines("LIST", result.listing.append)
         ftp.quit()
-    except (*ftplib.all_errors, ValueError) as exc:
+    except FTP_ERRORS as exc:
         result.error = describe_error(exc)
     finally:
         ftp.close()

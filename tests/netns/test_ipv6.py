@@ -38,6 +38,14 @@ def _seen_sources(outcomes: list[Outcome]) -> Counter[tuple[str | None, str]]:
     return Counter((o.source, o.hello.peer_ip) for o in outcomes if o.hello is not None)
 
 
+def _peers(seen: Counter[tuple[str | None, str]]) -> dict[str, int]:
+    """Connections per address seen by the backends; the client's own shows as "client"."""
+    out: Counter[str] = Counter()
+    for (src, peer), n in seen.items():
+        out["client" if peer == src else peer] += n
+    return dict(out)
+
+
 def _mapping(client: Client, sources: tuple[str, ...] = CLIENT_IPS6) -> dict[str, str]:
     return {src: client.hello(VIP6_1, 80, source=src).backend for src in sources}
 
@@ -126,13 +134,13 @@ def test_ipv6_nat_shows_lb_address_and_dnat_shows_client(api: Api, client: Clien
     assert api.get_farm("web6")["params"]["nattype"] == "nat"
 
     seen = _seen_sources(client.many(VIP6_1, 80, 60, sources=SOURCES6))
-    print(f"IPv6 nat: (client, seen by backend) {dict(seen)}")
+    print(f"IPv6 nat, 60 connections from 20 clients: backends saw {_peers(seen)}")
     assert {peer for _, peer in seen} == {LB_BACKEND_SIDE_IP6}
 
     api.edit_farm("web6", nattype="dnat")
     outcomes = client.many(VIP6_1, 80, 60, sources=SOURCES6)
     seen = _seen_sources(outcomes)
-    print(f"IPv6 dnat: (client, seen by backend) {dict(seen)}")
+    print(f"IPv6 dnat, 60 connections from 20 clients: backends saw {_peers(seen)}")
     wrong = {pair: n for pair, n in seen.items() if pair[0] != pair[1]}
     assert not wrong, f"IPv6 dnat: backends saw another address than the client's: {wrong}"
     assert len(seen) == len(SOURCES6)
