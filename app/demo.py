@@ -19,8 +19,6 @@ left by a demo that was killed outright is removed by the next one.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import functools
 import http.client
 import json
@@ -43,6 +41,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from app.net.netns import enter_netns
+
 PREFIX = "kdemo"
 CLIENT_IP = "198.18.1.2"
 LB_CLIENT_IP = "198.18.1.1"
@@ -56,9 +56,6 @@ CLIENT_THREADS = 4
 CONNECT_TIMEOUT = 2.0
 HEALTH_WAIT = 15.0  # seconds to wait for farmguardian to notice a failure or a recovery
 BAR_WIDTH = 40
-
-CLONE_NEWNET = 0x40000000
-NETNS_RUN_DIR = Path("/run/netns")
 
 
 @dataclass(frozen=True)
@@ -80,19 +77,6 @@ class DemoError(RuntimeError):
 
 
 # --- namespaces and processes ------------------------------------------------------------------
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-def enter_netns(name: str) -> None:
-    """Move the calling thread (only it) into the named network namespace."""
-    fd = os.open(NETNS_RUN_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({name}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
 
 
 class NetnsThreads:

@@ -7,36 +7,22 @@ whichever thread uses it later). The pytest main thread never changes namespace.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-CLONE_NEWNET = 0x40000000
-NETNS_RUN_DIR = "/var/run/netns"
+from app.net.netns import enter_netns as _enter_netns
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-_libc.setns.restype = ctypes.c_int
 
 _current = threading.local()
 
 
 def enter_netns(name: str) -> None:
-    """Move the calling thread into the named network namespace."""
-    fd = os.open(os.path.join(NETNS_RUN_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({name}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
+    """Move the calling thread into the named network namespace (and remember which)."""
+    _enter_netns(name)
     _current.name = name
 
 
