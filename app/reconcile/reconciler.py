@@ -122,7 +122,13 @@ class Reconciler:
             for spec in self._observe(fresh):
                 specs[spec.id] = spec
                 farms[spec.id] = render_farm(spec)
-            new = Ruleset(skeleton=self._skeleton_for(specs), farms=farms)
+            # Only netdev farms decide which ingress chains exist: skip the O(farms) walk
+            # over every spec unless one of the touched farms is (or was) one.
+            netdev = any(
+                spec.stateless for spec in (*fresh, *(self._specs.get(i) for i in ids)) if spec
+            )
+            skeleton = self._skeleton_for(specs) if netdev else self._applied.skeleton
+            new = Ruleset(skeleton=skeleton, farms=farms)
             try:
                 self._apply(diff(self._applied, new, farms=ids))
             except KernelRejected:
