@@ -23,7 +23,6 @@ import functools
 import http.client
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -34,14 +33,24 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from app.net.netns import enter_netns
+from app.net.lab import Lab as NetnsLab
+from app.net.lab import (
+    LabCommandError,
+    NetnsExecutor,
+    ip_batch,
+    kernlb_serve_argv,
+    netns_names,
+    remove_stale_namespaces,
+    run,
+    sysctl,
+    veth,
+)
 
 PREFIX = "kdemo"
 CLIENT_IP = "198.18.1.2"
@@ -76,82 +85,12 @@ class DemoError(RuntimeError):
     """The demo cannot go on (the message says why); the lab is removed all the same."""
 
 
-# --- namespaces and processes ------------------------------------------------------------------
-
-
-class NetnsThreads:
-    """Worker threads living in one network namespace: the sockets they open belong to it."""
-
-    def __init__(self, netns: str, *, workers: int) -> None:
-        self._pool = ThreadPoolExecutor(
-            max_workers=workers, initializer=enter_netns, initargs=(netns,)
-        )
-
-    def run(self, fn: Callable[[], Any], *, timeout: float = 60.0) -> Any:
-        return self._pool.submit(fn).result(timeout=timeout)
-
-    def map(self, fns: Sequence[Callable[[], Any]], *, timeout: float) -> list[Any]:
-        futures = [self._pool.submit(fn) for fn in fns]
-        return [future.result(timeout=timeout) for future in futures]
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def sh(*cmd: str, stdin: str | None = None, check: bool = True) -> str:
-    proc = subprocess.run(
-        list(cmd), input=stdin, capture_output=True, text=True, timeout=30, check=False
-    )
-    if check and proc.returncode != 0:
-        raise DemoError(f"`{' '.join(cmd)}` failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
-
-
-def netns_names() -> list[str]:
-    return [line.split()[0] for line in sh("ip", "netns", "list", check=False).splitlines() if line]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# --- the lab ----------------------------------------------------------------------------------
 
 
 def remove_stale_labs() -> list[str]:
     """Delete the namespaces of demos whose process is gone (killed before it could clean up)."""
-    removed = []
-    for name in netns_names():
-        match = re.fullmatch(rf"{PREFIX}(\d+)-\w+", name)
-        if match and not _alive(int(match.group(1))):
-            sh("ip", "netns", "del", name, check=False)
-            removed.append(name)
-    return removed
-
-
-def _pdeathsig_prefix() -> list[str]:
-    """`setpriv --pdeathsig KILL --`: the child dies with the demo, even on SIGKILL."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return []
-    usage = subprocess.run([setpriv, "--help"], capture_output=True, text=True, check=False)
-    return [setpriv, "--pdeathsig", "KILL", "--"] if "--pdeathsig" in usage.stdout else []
-
-
-def stop_process(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> None:
-    """SIGTERM by PID, SIGKILL after `grace` seconds; always reaped."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    return remove_stale_namespaces(rf"{PREFIX}(\d+)-\w+")
 
 
 def _python_env() -> dict[str, str]:
@@ -166,84 +105,76 @@ def _python_env() -> dict[str, str]:
 
 
 class Lab:
-    """The namespaces, the links, and the processes running in them."""
+    """The demo's namespaces (named by role), links and processes (named by key)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.prefix = f"{PREFIX}{os.getpid()}"
-        self.namespaces: list[str] = []
+        # Children die with the demo; Ctrl-C in the terminal reaches only the demo.
+        self.lab = NetnsLab(workdir=workdir, die_with_parent=True, new_session=True)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.threads: list[NetnsThreads] = []
-        self._spawn_prefix = _pdeathsig_prefix()
+
+    @property
+    def namespaces(self) -> list[str]:
+        return self.lab.namespaces
 
     def ns(self, role: str) -> str:
         return f"{self.prefix}-{role}"
 
-    def _add_ns(self, role: str) -> str:
-        name = self.ns(role)
-        self.namespaces.append(name)  # first: an interrupt right after `add` still deletes it
-        sh("ip", "netns", "add", name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        for key in ("all", "default"):
-            sh("ip", "netns", "exec", name, "sysctl", "-qw", f"net.ipv4.conf.{key}.rp_filter=0")
-        return name
-
     def build(self) -> None:
-        client, lb = self._add_ns("client"), self._add_ns("lb")
-        backends = {spec.name: self._add_ns(spec.name) for spec in BACKENDS}
+        try:
+            self._build()
+        except LabCommandError as exc:
+            raise DemoError(str(exc)) from exc
+
+    def _build(self) -> None:
+        client, lb = self.ns("client"), self.ns("lb")
+        for name in (client, lb, *(self.ns(spec.name) for spec in BACKENDS)):
+            self.lab.add_netns(name, rp_filter=False)
         lb_cmds = [
-            f"link add eth-client type veth peer name eth0 netns {client}",
+            *veth("eth-client", "eth0", client),
             f"addr add {LB_CLIENT_IP}/24 dev eth-client",
-            "link set eth-client up",
             f"addr add {VIP}/32 dev lo",
             "link add br0 type bridge",
             f"addr add {LB_BACKEND_IP}/24 dev br0",
             "link set br0 up",
         ]
         for spec in BACKENDS:
-            lb_cmds += [
-                f"link add eth-{spec.name} type veth peer name eth0 netns {backends[spec.name]}",
-                f"link set eth-{spec.name} master br0",
-                f"link set eth-{spec.name} up",
-            ]
-        sh("ip", "-n", lb, "-batch", "-", stdin="\n".join(lb_cmds) + "\n")
-        sh("ip", "netns", "exec", lb, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        client_cmds = [
-            f"addr add {CLIENT_IP}/24 dev eth0",
-            "link set eth0 up",
-            f"route add {VIP}/32 via {LB_CLIENT_IP}",
-        ]
-        sh("ip", "-n", client, "-batch", "-", stdin="\n".join(client_cmds) + "\n")
-        for spec in BACKENDS:
-            cmds = [
-                f"addr add {spec.ip}/24 dev eth0",
+            lb_cmds += veth(f"eth-{spec.name}", "eth0", self.ns(spec.name), master="br0")
+        ip_batch(lb, lb_cmds)
+        sysctl(lb, "net.ipv4.ip_forward=1")
+        ip_batch(
+            client,
+            [
+                f"addr add {CLIENT_IP}/24 dev eth0",
                 "link set eth0 up",
-                f"route add default via {LB_BACKEND_IP}",
-            ]
-            sh("ip", "-n", backends[spec.name], "-batch", "-", stdin="\n".join(cmds) + "\n")
+                f"route add {VIP}/32 via {LB_CLIENT_IP}",
+            ],
+        )
+        for spec in BACKENDS:
+            ip_batch(
+                self.ns(spec.name),
+                [
+                    f"addr add {spec.ip}/24 dev eth0",
+                    "link set eth0 up",
+                    f"route add default via {LB_BACKEND_IP}",
+                ],
+            )
 
-    def pool(self, role: str, *, workers: int) -> NetnsThreads:
-        threads = NetnsThreads(self.ns(role), workers=workers)
-        self.threads.append(threads)
-        return threads
+    def pool(self, role: str, *, workers: int) -> NetnsExecutor:
+        return self.lab.executor(self.ns(role), workers=workers)
 
     def spawn(self, key: str, role: str, argv: Sequence[str], *, env: dict[str, str]) -> int:
-        """Start `argv` in a namespace, in a session of its own (Ctrl-C reaches only the demo)."""
-        with (self.workdir / f"{key}.log").open("ab") as log:
-            self.procs[key] = subprocess.Popen(
-                [*self._spawn_prefix, "ip", "netns", "exec", self.ns(role), *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        """Start `argv` in a namespace; its output goes to `key`.log in the work directory."""
+        self.procs[key] = self.lab.spawn(
+            self.ns(role), argv, log=self.workdir / f"{key}.log", env=env
+        )
         return self.procs[key].pid
 
     def stop(self, key: str) -> None:
         proc = self.procs.pop(key, None)
         if proc is not None:
-            stop_process(proc)
+            self.lab.stop(proc)
 
     def running(self, key: str) -> bool:
         proc = self.procs.get(key)
@@ -257,16 +188,12 @@ class Lab:
         return "\n".join(text.splitlines()[-lines:])
 
     def close(self) -> None:
-        for threads in self.threads:
-            threads.shutdown()
-        self.threads.clear()
-        for key in list(self.procs):
-            self.stop(key)
+        self.procs.clear()
+        self.lab.close()
         # Also any namespace of ours that an interrupt kept out of the list.
-        names = set(self.namespaces) | {n for n in netns_names() if n.startswith(f"{self.prefix}-")}
-        for name in sorted(names):
-            sh("ip", "netns", "del", name, check=False)
-        self.namespaces.clear()
+        for name in netns_names():
+            if name.startswith(f"{self.prefix}-"):
+                run(["ip", "netns", "del", name], check=False)
 
 
 # --- the backends' web server (`python -m app.demo --backend NAME`) ----------------------------
@@ -329,7 +256,7 @@ def wait_listening(host: str, port: int, *, timeout: float) -> bool:
 class Zapi:
     """ZAPI v3.1 client from a thread inside the LB namespace."""
 
-    def __init__(self, threads: NetnsThreads, key: str) -> None:
+    def __init__(self, threads: NetnsExecutor, key: str) -> None:
         import httpx  # only the demo's parent needs it
 
         self._threads = threads
@@ -393,8 +320,8 @@ class Demo:
         self.want_health_checks = health_checks
         self.key = secrets.token_hex(16)
         self.zapi: Zapi | None = None
-        self.client: NetnsThreads | None = None
-        self.lb: NetnsThreads | None = None
+        self.client: NetnsExecutor | None = None
+        self.lb: NetnsExecutor | None = None
         self.health_checks = False
         self.ids: dict[str, int] = {}
 
@@ -470,25 +397,14 @@ class Demo:
         if not self.lb.run(functools.partial(wait_listening, spec.ip, VPORT, timeout=15.0)):
             raise DemoError(f"{spec.name} does not answer:\n{self.lab.log_tail(spec.name)}")
 
-    def start_kernlb(self, lb: NetnsThreads) -> None:
+    def start_kernlb(self, lb: NetnsExecutor) -> None:
         lab = self.lab
-        argv = [
-            sys.executable,
-            "-m",
-            "app",
-            "serve",
-            "--no-tls",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(API_PORT),
-            "--state-dir",
-            str(lab.workdir),
-            "--db",
-            f"sqlite:///{lab.workdir / 'kernlb.db'}",
-            "--resync-interval",
-            "5",
-        ]
+        argv = kernlb_serve_argv(
+            port=API_PORT,
+            db=lab.workdir / "kernlb.db",
+            state_dir=lab.workdir,
+            resync_interval=5,
+        )
         env = {**_python_env(), "KERNLB_ZAPI_KEY": self.key}
         self.say(f"  kernlb serve --no-tls --host 127.0.0.1 --port {API_PORT}")
         self.say(f"  (in namespace {lab.ns('lb')}; database and log in {lab.workdir})")
@@ -529,7 +445,7 @@ class Demo:
         def share(k: int) -> Callable[[], list[str]]:
             return lambda: [fetch(VIP, VPORT) for _ in range(k, n, threads)]
 
-        parts = self.client.map(
+        parts = self.client.map_all(
             [share(k) for k in range(threads)], timeout=30 + n * CONNECT_TIMEOUT / threads
         )
         return Counter(name for part in parts for name in part)

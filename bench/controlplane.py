@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import ctypes.util
 import http.client
+import importlib.util
 import json
 import os
 import shutil
@@ -47,9 +46,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,139 +99,58 @@ class Interrupted(Exception):
     """SIGTERM / SIGHUP: unwind and clean up like Ctrl-C."""
 
 
-@dataclass
-class Resources:
-    prefix: str = field(default_factory=lambda: f"kb{os.getpid()}")
-    namespaces: list[str] = field(default_factory=list)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    _seq: int = 0
+def _load_lab() -> ModuleType:
+    """The lab module (app/net/lab.py) of this tree, loaded by path: importing it as `app.net.lab`
+    would pin the `app` package to this tree, while populate_kernlb imports the `app` of the tree
+    under test (--src), which may be another one."""
+    spec = importlib.util.spec_from_file_location("_kernlb_lab", REPO / "app" / "net" / "lab.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lab = _load_lab()
+
+
+class Resources(lab.Lab):  # type: ignore[name-defined,misc]
+    """The lab of this run: namespaces ``kb<pid><tag><seq>``, processes in sessions of their own
+    (a terminal's Ctrl-C reaches only us; we stop them by PID), run from the tree under test."""
+
+    def __init__(self) -> None:
+        super().__init__(new_session=True)
+        self.prefix = f"kb{os.getpid()}"
+        self._seq = 0
 
     def new_ns(self, tag: str) -> str:
         self._seq += 1
-        name = f"{self.prefix}{tag}{self._seq}"
-        run(["ip", "netns", "add", name])
-        self.namespaces.append(name)
-        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        name: str = self.add_netns(f"{self.prefix}{tag}{self._seq}")
         return name
 
     def del_ns(self, name: str) -> None:
-        for proc in [p for p in self.procs if _proc_ns(p) == name]:
-            self.stop(proc)
-        if name in self.namespaces:
-            run(["ip", "netns", "del", name], check=False)
-            self.namespaces.remove(name)
+        self.delete_netns(name)
 
-    def spawn(
+    def spawn(  # type: ignore[override]
         self, ns: str, cmd: Sequence[str], *, log: Path | None = None, stdout_pipe: bool = False
     ) -> subprocess.Popen[bytes]:
-        out: Any = subprocess.PIPE if stdout_pipe else subprocess.DEVNULL
-        err: Any = subprocess.DEVNULL
-        handle = None
-        if log is not None:
-            handle = log.open("ab")
-            err = handle
-            if not stdout_pipe:
-                out = handle
-        try:
-            # A session of its own: a terminal's Ctrl-C reaches only us; we stop it by PID.
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, *cmd],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                cwd=SRC,
-                start_new_session=True,
-            )
-        finally:
-            if handle is not None:
-                handle.close()
-        proc.bench_ns = ns  # type: ignore[attr-defined]
-        self.procs.append(proc)
+        proc: subprocess.Popen[bytes] = super().spawn(
+            ns, cmd, log=log, stdout_pipe=stdout_pipe, cwd=SRC
+        )
         return proc
 
-    def stop(self, proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL; by PID only (`ip netns exec` execs the command itself)."""
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        if proc in self.procs:
-            self.procs.remove(proc)
-
     def cleanup(self) -> None:
-        for proc in list(self.procs):
-            with contextlib.suppress(Exception):
-                self.stop(proc, grace=3.0)
-        for name in list(self.namespaces):
-            run(["ip", "netns", "del", name], check=False)
-        self.namespaces.clear()
+        self.close(grace=3.0)
 
 
-def _proc_ns(proc: subprocess.Popen[bytes]) -> str | None:
-    return getattr(proc, "bench_ns", None)
-
-
-def run(
-    cmd: Sequence[str],
-    *,
-    stdin: str | None = None,
-    check: bool = True,
-    timeout: float = 60,
-    cwd: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        list(cmd),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=cwd,
-    )
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: rc={proc.returncode}: {proc.stderr.strip()}")
-    return proc
+run = lab.run
 
 
 def ns_run(ns: str, *cmd: str, check: bool = True, timeout: float = 60) -> str:
-    return run(["ip", "netns", "exec", ns, *cmd], check=check, timeout=timeout, cwd=SRC).stdout
+    return run(lab.ns_exec(ns, *cmd), check=check, timeout=timeout, cwd=SRC).stdout
 
 
-# -------------------------------------------------------------------------------------------
-# running Python code (HTTP clients) inside a namespace: worker threads that called setns(2)
-
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-def _enter_netns(name: str) -> None:
-    fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({name}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-class NsThread:
-    """One worker thread living in a namespace; sockets it creates belong to that namespace."""
-
-    def __init__(self, ns: str) -> None:
-        self._pool = ThreadPoolExecutor(1, initializer=_enter_netns, initargs=(ns,))
-
-    def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
-        return self._pool.submit(fn, *args).result(timeout=timeout)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+# Python code (HTTP clients) inside a namespace: worker threads that entered it with setns(2).
+NsThread = lab.NetnsExecutor
 
 
 @dataclass
@@ -284,7 +202,7 @@ def wait_answer(
             return 0
 
     while time.monotonic() < deadline:
-        if client.call(attempt) == 200:
+        if client.run(attempt) == 200:
             return True
         if proc.poll() is not None:
             return False
@@ -484,7 +402,7 @@ def measure_ops(
     for op in OPS:
         result = OpResult()
         for k, farm in enumerate(targets):
-            reply = client.call(request, op, farm, k)
+            reply = client.run(request, op, farm, k)
             if not ok(reply):
                 result.errors.append(f"{reply.status}: {reply.body[:200]!r}")
                 if len(result.errors) > 3:
@@ -517,24 +435,15 @@ def bench_kernlb(
 
     # (a') server start until it answers, then (b)-(d) through the API
     ns = res.new_ns("kd")
-    client = NsThread(ns)
+    client = res.executor(ns)
     try:
-        cmd = kernlb_cmd(
-            "serve",
-            "--no-tls",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(KERNLB_PORT),
-            "--db",
-            kernlb_url(db),
-            "--key",
-            KERNLB_KEY,
-            "--state-dir",
-            str(state),
-            "--resync-interval",
-            "0",
-            "--no-vip-check",
+        cmd = lab.kernlb_serve_argv(
+            port=KERNLB_PORT,
+            db=db,
+            state_dir=state,
+            resync_interval=0,
+            key=KERNLB_KEY,
+            extra=["--no-vip-check"],
         )
         headers = {"ZAPI_KEY": KERNLB_KEY}
         started = time.perf_counter()
@@ -565,11 +474,11 @@ def bench_kernlb(
             return 200 <= reply.status < 300
 
         result.ops = measure_ops(client, n, args.reps, args.warmup, request, ok)
-        listing = client.call(http_request, KERNLB_PORT, "GET", f"{ZAPI}/farms", headers)
+        listing = client.run(http_request, KERNLB_PORT, "GET", f"{ZAPI}/farms", headers)
         result.extra["get_farms_bytes"] = len(listing.body)
         result.extra["get_farms_count"] = len(json.loads(listing.body).get("params", []))
     finally:
-        client.close()
+        client.shutdown()
         res.del_ns(ns)
     return result
 
@@ -617,7 +526,7 @@ def bench_nftlb(
 
     # (a') daemon start with the configuration until the API answers, then (b)-(d)
     ns = res.new_ns("nd")
-    client = NsThread(ns)
+    client = res.executor(ns)
     try:
         headers = {"Key": NFTLB_KEY}
         cmd = [
@@ -664,11 +573,11 @@ def bench_nftlb(
                 return False
 
         result.ops = measure_ops(client, n, args.reps, args.warmup, request, ok)
-        listing = client.call(http_request, NFTLB_PORT, "GET", "/farms", headers)
+        listing = client.run(http_request, NFTLB_PORT, "GET", "/farms", headers)
         result.extra["get_farms_bytes"] = len(listing.body)
         result.extra["get_farms_count"] = len(json.loads(listing.body).get("farms", []))
     finally:
-        client.close()
+        client.shutdown()
         res.del_ns(ns)
     return result
 
@@ -766,32 +675,44 @@ class Topology:
 
 def build_topology(res: Resources, tag: str, servers: int) -> Topology:
     topo = Topology(res.new_ns(f"{tag}c"), res.new_ns(f"{tag}l"), res.new_ns(f"{tag}b"))
-    lb_cmds = [
-        f"link add c0 type veth peer name c1 netns {topo.client}",
-        f"link add b0 type veth peer name b1 netns {topo.backend}",
-        f"addr add {LB_CLIENT_SIDE}/24 dev c0",
-        f"addr add {LB_BACKEND_SIDE}/24 dev b0",
-        f"addr add {vip_of(0)}/32 dev lo",
-        "link set c0 up",
-        "link set b0 up",
-    ]
-    run(["ip", "-n", topo.lb, "-batch", "-"], stdin="\n".join(lb_cmds) + "\n")
-    client_cmds = [
-        f"addr add {CLIENT_IP}/24 dev c1",
-        "link set c1 up",
-        f"route add {VIP_ROUTE} via {LB_CLIENT_SIDE}",
-        f"route add {BACKEND_NET} via {LB_CLIENT_SIDE}",
-    ]
-    run(["ip", "-n", topo.client, "-batch", "-"], stdin="\n".join(client_cmds) + "\n")
-    backend_cmds = [f"addr add {ip}/24 dev b1" for ip in BACKEND_IPS]
-    backend_cmds += ["link set b1 up", f"route add default via {LB_BACKEND_SIDE}"]
-    run(["ip", "-n", topo.backend, "-batch", "-"], stdin="\n".join(backend_cmds) + "\n")
-    ns_run(topo.lb, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    lab.ip_batch(
+        topo.lb,
+        [
+            *lab.veth("c0", "c1", topo.client),
+            *lab.veth("b0", "b1", topo.backend),
+            f"addr add {LB_CLIENT_SIDE}/24 dev c0",
+            f"addr add {LB_BACKEND_SIDE}/24 dev b0",
+            f"addr add {vip_of(0)}/32 dev lo",
+        ],
+    )
+    lab.ip_batch(
+        topo.client,
+        [
+            f"addr add {CLIENT_IP}/24 dev c1",
+            "link set c1 up",
+            f"route add {VIP_ROUTE} via {LB_CLIENT_SIDE}",
+            f"route add {BACKEND_NET} via {LB_CLIENT_SIDE}",
+        ],
+    )
+    lab.ip_batch(
+        topo.backend,
+        [
+            *lab.addresses("b1", BACKEND_IPS, 24),
+            "link set b1 up",
+            f"route add default via {LB_BACKEND_SIDE}",
+        ],
+    )
+    lab.sysctl(topo.lb, "net.ipv4.ip_forward=1")
     # Short-lived connections leave CLOSE/TIME_WAIT conntrack entries: let them go quickly so
     # that every trial starts from a similar conntrack table.
-    for key in ("close", "time_wait", "fin_wait", "close_wait", "last_ack"):
-        sysctl = f"net.netfilter.nf_conntrack_tcp_timeout_{key}=1"
-        ns_run(topo.lb, "sysctl", "-qw", sysctl, check=False)
+    lab.sysctl(
+        topo.lb,
+        *(
+            f"net.netfilter.nf_conntrack_tcp_timeout_{key}=1"
+            for key in ("close", "time_wait", "fin_wait", "close_wait", "last_ack")
+        ),
+        check=False,
+    )
     for _ in range(servers):
         cmd = self_cmd("_server", "--port", str(BACKEND_PORT))
         proc = res.spawn(topo.backend, cmd, stdout_pipe=True)
@@ -864,7 +785,7 @@ def bench_dataplane(
             except subprocess.TimeoutExpired:
                 res.stop(proc)
                 raise RuntimeError("a load generator did not finish") from None
-            res.procs.remove(proc)
+            res.stop(proc)
             counts = json.loads(out.decode().strip().splitlines()[-1])
             total = totals[key]
             total[0] += counts["ok"]

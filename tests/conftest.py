@@ -7,32 +7,31 @@ it fails instead.
 
 from __future__ import annotations
 
+import functools
 import os
-import shutil
-import subprocess
-import uuid
+from typing import NoReturn
 
 import pytest
 
+from app.net.lab import unavailable_reason
 
+REQUIRE_ENV = "KERNLB_REQUIRE_NETNS"
+
+
+@functools.cache
 def netns_unavailable_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (CAP_NET_ADMIN) to create network namespaces"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed (apt-get install iproute2 nftables)"
-    probe = f"klbprobe{uuid.uuid4().hex[:6]}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"cannot create a network namespace: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
+    """Why namespace tests cannot run here (asked once per session), or None."""
+    return unavailable_reason(f"klbprobe{os.getpid()}")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip with ``reason``, or fail where namespace tests are mandatory (CI)."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"namespace tests are mandatory here ({REQUIRE_ENV}=1): {reason}")
+    pytest.skip(reason)
 
 
 def require_netns() -> None:
     reason = netns_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("KERNLB_REQUIRE_NETNS") == "1":
-        pytest.fail(f"namespace tests are mandatory here (KERNLB_REQUIRE_NETNS=1): {reason}")
-    pytest.skip(reason)
+    if reason is not None:
+        skip_or_fail(reason)

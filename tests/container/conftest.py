@@ -7,15 +7,14 @@ Where Podman, runc or network namespaces are unavailable the tests skip, unless
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
+from ..conftest import netns_unavailable_reason, skip_or_fail
 from .podman import (
     IMAGE,
     OWNER_LABEL,
@@ -29,8 +28,6 @@ from .podman import (
     required_tools,
 )
 
-REQUIRE_ENV = "KERNLB_REQUIRE_NETNS"
-
 
 def _problem() -> str | None:
     if os.geteuid() != 0:
@@ -38,29 +35,18 @@ def _problem() -> str | None:
     missing = missing_tools([*required_tools(), "ip", "nft"])
     if missing:
         return f"not installed: {', '.join(missing)} (apt-get install podman runc debootstrap)"
-    probe = f"klbc{os.getpid()}probe"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"cannot create a network namespace: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
-
-
-def _skip_or_fail(reason: str) -> NoReturn:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"container tests are mandatory here ({REQUIRE_ENV}=1): {reason}")
-    pytest.skip(reason)
+    return netns_unavailable_reason()
 
 
 @pytest.fixture(scope="session")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
     problem = _problem()
     if problem is not None:
-        _skip_or_fail(problem)
+        skip_or_fail(problem)
     tool = Podman.in_dir(tmp_path_factory.mktemp("podman"))
     info = tool.run("info", "--format", "{{.Host.OCIRuntime.Name}}", check=False)
     if info.returncode != 0:
-        _skip_or_fail(f"podman does not work here: {info.stderr.strip()[-500:]}")
+        skip_or_fail(f"podman does not work here: {info.stderr.strip()[-500:]}")
     tool.remove_stale()
     return tool
 
@@ -80,7 +66,7 @@ def kernlb_image(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Bu
         try:
             base = ensure_base_image(podman, workdir)
         except MissingTool as exc:
-            _skip_or_fail(str(exc))
+            skip_or_fail(str(exc))
         except PodmanError as exc:
             pytest.fail(str(exc))
         try:

@@ -24,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.net.lab import pid_alive
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
 IMAGE = "localhost/kernlb:test"
@@ -140,22 +142,12 @@ class Podman:
             for line in listing.stdout.splitlines():
                 name, _, labels = line.partition(" ")
                 match = re.search(rf"{re.escape(OWNER_LABEL)}:(\d+)", labels)
-                if match is None or _alive(int(match.group(1))):
+                if match is None or pid_alive(int(match.group(1))):
                     continue
                 if kind == "container":
                     self.run("rm", "-f", "-t", "0", name, check=False)
                 else:
                     self.run("volume", "rm", "-f", name, check=False)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def ensure_base_image(podman: Podman, workdir: Path) -> str:

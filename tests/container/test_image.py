@@ -138,12 +138,8 @@ class Zapi:
 
 @pytest.fixture
 def topo(tmp_path: Path, podman: Podman) -> Iterator[Topology]:
-    topology = Topology(workdir=tmp_path)
-    topology.build()
-    try:
+    with Topology(workdir=tmp_path) as topology:
         yield topology
-    finally:
-        topology.destroy()
 
 
 @pytest.fixture

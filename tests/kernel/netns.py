@@ -10,28 +10,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from app.net.lab import Lab, ns_exec, run
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
 def scratch_namespace() -> Iterator[str]:
-    name = f"klbk{os.getpid() % 100000}{uuid.uuid4().hex[:4]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
+    lab = Lab()
     try:
-        yield name
+        yield lab.add_netns(f"klbk{os.getpid() % 100000}{uuid.uuid4().hex[:4]}")
     finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
+        lab.close()
 
 
 def run_in(ns: str, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *argv],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
+    return run(ns_exec(ns, *argv), stdin=stdin, check=False, timeout=120, cwd=REPO)
 
 
 def python_in(ns: str, code: str) -> subprocess.CompletedProcess[str]:

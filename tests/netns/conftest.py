@@ -6,19 +6,15 @@ Needs root / CAP_NET_ADMIN. Without it the tests skip, unless ``KERNLB_REQUIRE_N
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from ..conftest import require_netns
 from .kernlb import Api, KernlbServer
-from .topology import Topology, sh
+from .topology import Topology
 from .traffic import Client
-
-REQUIRE_ENV = "KERNLB_REQUIRE_NETNS"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -34,44 +30,16 @@ def pytest_runtest_makereport(
 _failed_key = pytest.StashKey[bool]()
 
 
-def _netns_problem() -> str | None:
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed"
-    probe = f"klb{os.getpid()}probe"
-    try:
-        sh(["ip", "netns", "add", probe], timeout=10)
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"cannot create a network namespace (need root/CAP_NET_ADMIN): {exc}"
-    try:
-        sh(["ip", "-n", probe, "link", "set", "lo", "up"], timeout=10)
-        sh(["ip", "netns", "exec", probe, "nft", "list", "ruleset"], timeout=10)
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"cannot use nftables inside a network namespace: {exc}"
-    finally:
-        sh(["ip", "netns", "del", probe], check=False, timeout=10)
-    return None
-
-
 @pytest.fixture(scope="session")
 def netns_capable() -> None:
-    problem = _netns_problem()
-    if problem is None:
-        return
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{REQUIRE_ENV}=1 but network namespaces are unusable: {problem}")
-    pytest.skip(f"network namespaces unusable: {problem}")
+    require_netns()
 
 
 @pytest.fixture
 def topo(netns_capable: None, tmp_path: Path) -> Iterator[Topology]:
     """Fresh client, LB and backend namespaces with backends b1..b3 serving."""
-    topology = Topology(workdir=tmp_path)
-    topology.build()
-    try:
+    with Topology(workdir=tmp_path) as topology:
         yield topology
-    finally:
-        topology.destroy()
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from app.net.lab import kernlb_serve_argv
 
 from .nsexec import NetnsExecutor
 from .topology import BACKEND_IPS, nft, ns_exec, stop_process
@@ -153,26 +154,14 @@ class KernlbServer:
         self.starts = 0
 
     def command(self) -> list[str]:
-        return ns_exec(
-            self.lb_ns,
-            sys.executable,
-            "-m",
-            "app",
-            "serve",
-            "--no-tls",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(API_PORT),
-            "--db",
-            f"sqlite:///{self.workdir / 'kernlb.db'}",
-            "--key",
-            API_KEY,
-            "--state-dir",
-            str(self.workdir),
-            "--resync-interval",
-            str(self.resync_interval),
+        argv = kernlb_serve_argv(
+            port=API_PORT,
+            db=self.workdir / "kernlb.db",
+            state_dir=self.workdir,
+            resync_interval=self.resync_interval,
+            key=API_KEY,
         )
+        return ns_exec(self.lb_ns, *argv)
 
     def start(self, *, timeout: float = 20.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "kernlb already running"

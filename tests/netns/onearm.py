@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .nsexec import NetnsExecutor
-from .topology import BACKEND_SERVER, Backend, ns_exec, sh, stop_process, wait_for_line
+from app.net.lab import addresses, ip_batch, sysctl, veth, wait_for_line
+
+from .topology import BACKEND_SERVER, Backend, LabTopology
 
 SEGMENT_CLIENT = "198.18.4.1"
 MANY_CLIENTS = tuple(f"198.18.4.{i}" for i in range(21, 61))
@@ -36,107 +35,75 @@ _counter = itertools.count(1)
 
 
 @dataclass
-class OneArm:
-    workdir: Path
+class OneArm(LabTopology):
     prefix: str = field(default_factory=lambda: f"kla{os.getpid() % 100000}x{next(_counter)}")
-    created: list[str] = field(default_factory=list)
-    backends: dict[str, Backend] = field(default_factory=dict)
-    client_exec: NetnsExecutor | None = None
-
-    @property
-    def lb(self) -> str:
-        return f"{self.prefix}l"
-
-    @property
-    def client(self) -> str:
-        return f"{self.prefix}c"
 
     @property
     def switch(self) -> str:
         return f"{self.prefix}s"
 
-    def _ns(self, name: str) -> None:
-        sh(["ip", "netns", "add", name])
-        self.created.append(name)
-        sh(["ip", "-n", name, "link", "set", "lo", "up"])
-
-    def build(self) -> None:
-        try:
-            self._build()
-        except BaseException:
-            self.destroy()
-            raise
-
     def _build(self) -> None:
-        self._ns(self.switch)
         members = {"c": self.client, "l": self.lb}
         members.update({name: f"{self.prefix}{name}" for name in ONEARM_BACKENDS})
         switch_cmds = ["link add br0 type bridge", "link set br0 up"]
+        for ns in (self.switch, *members.values()):
+            self.lab.add_netns(ns, rp_filter=False)
         for short, ns in members.items():
-            self._ns(ns)
-            switch_cmds += [
-                f"link add p-{short} type veth peer name eth0 netns {ns}",
-                f"link set p-{short} master br0",
-                f"link set p-{short} up",
-            ]
-        sh(["ip", "-n", self.switch, "-batch", "-"], stdin="\n".join(switch_cmds) + "\n")
+            switch_cmds += veth(f"p-{short}", "eth0", ns, master="br0")
+        ip_batch(self.switch, switch_cmds)
 
-        client = [f"addr add {SEGMENT_CLIENT}/24 dev eth0", f"addr add {REMOTE_CLIENT}/24 dev eth0"]
-        client += [f"addr add {ip}/24 dev eth0" for ip in MANY_CLIENTS]
-        client += ["link set eth0 up"]
-        sh(["ip", "-n", self.client, "-batch", "-"], stdin="\n".join(client) + "\n")
-        lb = [
-            f"addr add {LB_IP}/24 dev eth0",
-            f"addr add {LB_REMOTE_SIDE}/24 dev eth0",
-            f"addr add {DSR_VIP}/32 dev eth0",
-            f"addr add {STATELESS_VIP}/32 dev eth0",
-            "link set eth0 up",
-        ]
-        sh(["ip", "-n", self.lb, "-batch", "-"], stdin="\n".join(lb) + "\n")
+        ip_batch(
+            self.client,
+            [
+                *addresses("eth0", (SEGMENT_CLIENT, REMOTE_CLIENT, *MANY_CLIENTS), 24),
+                "link set eth0 up",
+            ],
+        )
+        ip_batch(
+            self.lb,
+            [
+                *addresses("eth0", (LB_IP, LB_REMOTE_SIDE), 24),
+                *addresses("eth0", (DSR_VIP, STATELESS_VIP), 32),
+                "link set eth0 up",
+            ],
+        )
         for name, ip in ONEARM_BACKENDS.items():
             ns = f"{self.prefix}{name}"
-            cmds = [
-                f"addr add {ip}/24 dev eth0",
-                f"addr add {DSR_VIP}/32 dev lo",
-                "link set eth0 up",
-                f"route add 198.18.5.0/24 via {LB_IP}",
-            ]
             # The VIP on lo must not be announced or answered for: only the LB owns it.
-            for sysctl in ("arp_ignore=1", "arp_announce=2"):
-                for dev in ("all", "eth0"):
-                    sh(ns_exec(ns, "sysctl", "-qw", f"net.ipv4.conf.{dev}.{sysctl}"))
-            sh(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(cmds) + "\n")
+            sysctl(
+                ns,
+                *(
+                    f"net.ipv4.conf.{dev}.{key}"
+                    for key in ("arp_ignore=1", "arp_announce=2")
+                    for dev in ("all", "eth0")
+                ),
+            )
+            ip_batch(
+                ns,
+                [
+                    f"addr add {ip}/24 dev eth0",
+                    f"addr add {DSR_VIP}/32 dev lo",
+                    "link set eth0 up",
+                    f"route add 198.18.5.0/24 via {LB_IP}",
+                ],
+            )
             self.backends[name] = Backend(name=name, ns=ns, ip=ip)
-        for ns in self.created:
-            sh(ns_exec(ns, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"))
-        self.client_exec = NetnsExecutor(self.client, workers=8)
+        self.client_exec = self.lab.executor(self.client, workers=8)
         self.start_backends()
 
     def start_backends(self) -> None:
         for backend in self.backends.values():
-            backend.proc = subprocess.Popen(
-                ns_exec(
-                    backend.ns,
+            backend.proc = self.lab.spawn(
+                backend.ns,
+                [
                     sys.executable,
                     str(BACKEND_SERVER),
                     f"--name={backend.name}",
                     "--tcp=80,443",
                     "--udp=53",
-                ),
-                stdout=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
+                ],
+                stdout_pipe=True,
             )
         for backend in self.backends.values():
             assert backend.proc is not None
             wait_for_line(backend.proc, "ready", timeout=15)
-
-    def destroy(self) -> None:
-        if self.client_exec is not None:
-            self.client_exec.shutdown()
-            self.client_exec = None
-        for backend in self.backends.values():
-            if backend.proc is not None:
-                stop_process(backend.proc)
-        for ns in reversed(self.created):
-            sh(["ip", "netns", "del", ns], check=False)
-        self.created.clear()

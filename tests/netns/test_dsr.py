@@ -45,12 +45,8 @@ counter
 
 @pytest.fixture
 def onearm(netns_capable: None, tmp_path: Path) -> Iterator[OneArm]:
-    topology = OneArm(workdir=tmp_path)
-    topology.build()
-    try:
+    with OneArm(workdir=tmp_path) as topology:
         yield topology
-    finally:
-        topology.destroy()
 
 
 @pytest.fixture

@@ -20,20 +20,43 @@ to the root namespace and interface names cannot collide between runs.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import select
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
+
+from app.net.lab import (
+    Lab,
+    LabCommandError,
+    addresses,
+    ip_batch,
+    ns_exec,
+    stop_process,
+    sysctl,
+    veth,
+    wait_for_line,
+    wait_tcp_reachable,
+)
+from app.net.lab import run as sh
 
 from .nsexec import NetnsExecutor
+
+__all__ = [
+    "Backend",
+    "CommandError",
+    "NetnsExecutor",
+    "Topology",
+    "nft",
+    "ns_exec",
+    "sh",
+    "stop_process",
+    "wait_for_line",
+    "wait_tcp_reachable",
+]
 
 HERE = Path(__file__).resolve().parent
 BACKEND_SERVER = HERE / "backend_server.py"
@@ -92,81 +115,12 @@ CLIENT_WORKERS = 12
 _counter = itertools.count(1)
 
 
-class CommandError(subprocess.SubprocessError):
-    pass
-
-
-def sh(
-    cmd: Sequence[str], *, stdin: str | None = None, check: bool = True, timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    """Run a command, capturing output; raise with its stderr when it fails."""
-    proc = subprocess.run(
-        list(cmd), input=stdin, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and proc.returncode != 0:
-        raise CommandError(
-            f"{' '.join(cmd)} -> rc={proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
-        )
-    return proc
-
-
-def ns_exec(ns: str, *cmd: str) -> list[str]:
-    return ["ip", "netns", "exec", ns, *cmd]
+CommandError = LabCommandError
 
 
 def nft(ns: str, *args: str, stdin: str | None = None, check: bool = True) -> str:
     """Run ``nft`` inside a namespace (never the root one)."""
     return sh(ns_exec(ns, "nft", *args), stdin=stdin, check=check).stdout
-
-
-def stop_process(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps (kills by PID only)."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
-def wait_for_line(proc: subprocess.Popen[bytes], expected: str, *, timeout: float) -> None:
-    """Wait until the process prints ``expected`` on stdout."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    seen = b""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            seen += chunk
-            if expected.encode() in seen:
-                return
-        elif proc.poll() is not None:
-            break
-    raise RuntimeError(f"process {proc.args!r} not {expected!r} (rc={proc.poll()}): {seen!r}")
-
-
-def wait_tcp_reachable(ip: str, port: int, *, timeout: float) -> None:
-    """Poll until a TCP connect to ip:port is answered (accepted or refused)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((ip, port), timeout=0.5):
-                return
-        except ConnectionRefusedError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 @dataclass
@@ -178,16 +132,15 @@ class Backend:
 
 
 @dataclass
-class Topology:
-    """Client, LB and three backend namespaces; see the module docstring."""
+class LabTopology:
+    """What the topologies share: a name prefix (with our PID: other runs coexist), the lab that
+    holds their namespaces and processes, and a client and an LB namespace."""
 
     workdir: Path
-    prefix: str = field(default_factory=lambda: f"klb{os.getpid()}x{next(_counter)}")
-    created: list[str] = field(default_factory=list)
+    prefix: str
     backends: dict[str, Backend] = field(default_factory=dict)
     client_exec: NetnsExecutor | None = None
-    lb_exec: NetnsExecutor | None = None
-    helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    lab: Lab = field(default_factory=Lab)
 
     @property
     def client(self) -> str:
@@ -197,13 +150,10 @@ class Topology:
     def lb(self) -> str:
         return f"{self.prefix}l"
 
-    def _add_ns(self, name: str) -> None:
-        sh(["ip", "netns", "add", name])
-        self.created.append(name)
-        # Before any interface exists, so that every interface inherits it: no DAD delay.
-        sh(ns_exec(name, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"))
-        sh(ns_exec(name, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"))
-        sh(["ip", "-n", name, "link", "set", "lo", "up"])
+    @property
+    def created(self) -> list[str]:
+        """The namespaces made so far."""
+        return self.lab.namespaces
 
     def build(self) -> None:
         try:
@@ -213,70 +163,92 @@ class Topology:
             raise
 
     def _build(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.build()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    def destroy(self) -> None:
+        """Stop every process (by PID) and delete every namespace this topology made."""
+        self.client_exec = None
+        for backend in self.backends.values():
+            backend.proc = None
+        self.lab.close()
+
+
+@dataclass
+class Topology(LabTopology):
+    """Client, LB and three backend namespaces; see the module docstring."""
+
+    prefix: str = field(default_factory=lambda: f"klb{os.getpid()}x{next(_counter)}")
+    lb_exec: NetnsExecutor | None = None
+    helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def _build(self) -> None:
         client, lb = self.client, self.lb
-        self._add_ns(client)
-        self._add_ns(lb)
-        for name in BACKEND_IPS:
-            self._add_ns(f"{self.prefix}{name}")
+        for ns in (client, lb, *(f"{self.prefix}{name}" for name in BACKEND_IPS)):
+            self.lab.add_netns(ns, no_dad=True, rp_filter=False)
 
         lb_cmds = [
-            f"link add v-c type veth peer name v-lb netns {client}",
+            *veth("v-c", "v-lb", client),
             "link add br0 type bridge",
             "link set br0 up",
             f"addr add {LB_CLIENT_SIDE_IP}/24 dev v-c",
-            "link set v-c up",
             f"addr add {LB_BACKEND_SIDE_IP}/24 dev br0",
             f"addr add {LB_CLIENT_SIDE_IP6}/64 dev v-c nodad",
             f"addr add {LB_BACKEND_SIDE_IP6}/64 dev br0 nodad",
+            *addresses("br0", LB_SOURCE_IPS, 24),
+            # Deprecated (preferred_lft 0): never picked as a source address by the kernel (so
+            # masquerade keeps using ::fe), still valid for SNAT and for receiving the replies.
+            *addresses("br0", LB_SOURCE_IPS6, 64, extra="nodad preferred_lft 0"),
+            *addresses("lo", VIPS, 32),
+            *addresses("lo", VIPS6, 128),
         ]
-        lb_cmds += [f"addr add {ip}/24 dev br0" for ip in LB_SOURCE_IPS]
-        # Deprecated (preferred_lft 0): never picked as a source address by the kernel (so
-        # masquerade keeps using ::fe), still valid for SNAT and for receiving the replies.
-        lb_cmds += [f"addr add {ip}/64 dev br0 nodad preferred_lft 0" for ip in LB_SOURCE_IPS6]
-        lb_cmds += [f"addr add {vip}/32 dev lo" for vip in VIPS]
-        lb_cmds += [f"addr add {vip}/128 dev lo" for vip in VIPS6]
         for name, ip in BACKEND_IPS.items():
             ns = f"{self.prefix}{name}"
-            lb_cmds += [
-                f"link add v-{name} type veth peer name eth0 netns {ns}",
-                f"link set v-{name} master br0",
-                f"link set v-{name} up",
-            ]
+            lb_cmds += veth(f"v-{name}", "eth0", ns, master="br0")
             self.backends[name] = Backend(name=name, ns=ns, ip=ip)
-        sh(["ip", "-n", lb, "-batch", "-"], stdin="\n".join(lb_cmds) + "\n")
+        ip_batch(lb, lb_cmds)
 
-        client_cmds = [f"addr add {ip}/24 dev v-lb" for ip in CLIENT_IPS]
-        client_cmds += [f"addr add {ip}/64 dev v-lb nodad" for ip in CLIENT_IPS6]
-        client_cmds += [
-            "link set v-lb up",
-            f"route add 198.18.0.0/24 via {LB_CLIENT_SIDE_IP}",
-            f"route add 2001:2::/64 via {LB_CLIENT_SIDE_IP6}",
-        ]
-        sh(["ip", "-n", client, "-batch", "-"], stdin="\n".join(client_cmds) + "\n")
-
+        ip_batch(
+            client,
+            [
+                *addresses("v-lb", CLIENT_IPS, 24),
+                *addresses("v-lb", CLIENT_IPS6, 64, extra="nodad"),
+                "link set v-lb up",
+                f"route add 198.18.0.0/24 via {LB_CLIENT_SIDE_IP}",
+                f"route add 2001:2::/64 via {LB_CLIENT_SIDE_IP6}",
+            ],
+        )
         for backend in self.backends.values():
-            cmds = [
-                f"addr add {backend.ip}/24 dev eth0",
-                f"addr add {BACKEND_IPS6[backend.name]}/64 dev eth0 nodad",
-                "link set eth0 up",
-                f"route add default via {LB_BACKEND_SIDE_IP}",
-                f"route add default via {LB_BACKEND_SIDE_IP6}",
-            ]
-            sh(["ip", "-n", backend.ns, "-batch", "-"], stdin="\n".join(cmds) + "\n")
+            ip_batch(
+                backend.ns,
+                [
+                    f"addr add {backend.ip}/24 dev eth0",
+                    f"addr add {BACKEND_IPS6[backend.name]}/64 dev eth0 nodad",
+                    "link set eth0 up",
+                    f"route add default via {LB_BACKEND_SIDE_IP}",
+                    f"route add default via {LB_BACKEND_SIDE_IP6}",
+                ],
+            )
 
-        for ns in self.created:
-            sh(ns_exec(ns, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"))
-            sh(ns_exec(ns, "sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0"))
-        sh(ns_exec(lb, "sysctl", "-qw", "net.ipv4.ip_forward=1"))
-        sh(ns_exec(lb, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"))
+        sysctl(lb, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
         # The bridge stands in for a plain backend-side interface: keep bridged frames out of
         # the IP hooks so that only routed traffic meets the ruleset, as on a real LB.
-        sh(ns_exec(lb, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"), check=False)
-        sh(ns_exec(lb, "sysctl", "-qw", "net.bridge.bridge-nf-call-ip6tables=0"), check=False)
+        sysctl(
+            lb,
+            "net.bridge.bridge-nf-call-iptables=0",
+            "net.bridge.bridge-nf-call-ip6tables=0",
+            check=False,
+        )
 
         nft(lb, "-f", "-", stdin=FOREIGN_RULESET)
-        self.client_exec = NetnsExecutor(client, workers=CLIENT_WORKERS)
-        self.lb_exec = NetnsExecutor(lb, workers=2)
+        self.client_exec = self.lab.executor(client, workers=CLIENT_WORKERS)
+        self.lb_exec = self.lab.executor(lb, workers=2)
         self.start_backends()
         self.wait_links_up()
 
@@ -286,23 +258,18 @@ class Topology:
         tcp = ",".join(str(p) for p in BACKEND_TCP_PORTS)
         udp = ",".join(str(p) for p in BACKEND_UDP_PORTS)
         for backend in chosen:
-            log = (self.workdir / f"backend-{backend.name}.log").open("ab")
-            try:
-                backend.proc = subprocess.Popen(
-                    ns_exec(
-                        backend.ns,
-                        sys.executable,
-                        str(BACKEND_SERVER),
-                        f"--name={backend.name}",
-                        f"--tcp={tcp}",
-                        f"--udp={udp}",
-                    ),
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    stdin=subprocess.DEVNULL,
-                )
-            finally:
-                log.close()
+            backend.proc = self.lab.spawn(
+                backend.ns,
+                [
+                    sys.executable,
+                    str(BACKEND_SERVER),
+                    f"--name={backend.name}",
+                    f"--tcp={tcp}",
+                    f"--udp={udp}",
+                ],
+                log=self.workdir / f"backend-{backend.name}.log",
+                stdout_pipe=True,
+            )
         for backend in chosen:
             assert backend.proc is not None
             wait_for_line(backend.proc, "ready", timeout=15)
@@ -311,16 +278,12 @@ class Topology:
         """Run a helper server (e.g. ftp_server.py) in a namespace until it prints ``ready``.
 
         It is stopped by PID in :meth:`destroy` (or earlier with :func:`stop_process`)."""
-        log = (self.workdir / f"{log_name}.log").open("ab")
-        try:
-            proc = subprocess.Popen(
-                ns_exec(ns, sys.executable, str(script), *args),
-                stdout=subprocess.PIPE,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            log.close()
+        proc = self.lab.spawn(
+            ns,
+            [sys.executable, str(script), *args],
+            log=self.workdir / f"{log_name}.log",
+            stdout_pipe=True,
+        )
         self.helpers.append(proc)
         wait_for_line(proc, "ready", timeout=15)
         return proc
@@ -329,7 +292,7 @@ class Topology:
         """Stop one backend's server (by PID): its ports refuse connections, its links stay."""
         backend = self.backends[name]
         if backend.proc is not None:
-            stop_process(backend.proc)
+            self.lab.stop(backend.proc)
             backend.proc = None
 
     def wait_links_up(self, timeout: float = 10) -> None:
@@ -348,16 +311,6 @@ class Topology:
         }
 
     def destroy(self) -> None:
-        for executor in (self.client_exec, self.lb_exec):
-            if executor is not None:
-                executor.shutdown()
-        self.client_exec = self.lb_exec = None
-        for backend in self.backends.values():
-            if backend.proc is not None:
-                stop_process(backend.proc)
-        for proc in self.helpers:
-            stop_process(proc)
+        self.lb_exec = None
         self.helpers.clear()
-        for ns in reversed(self.created):
-            sh(["ip", "netns", "del", ns], check=False)
-        self.created.clear()
+        super().destroy()
