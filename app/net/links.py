@@ -17,6 +17,15 @@ IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
 EEXIST = 17
 EADDRNOTAVAIL = 99
+RT_SCOPE_HOST = 254
+LOOPBACK_NET = ipaddress.ip_network("127.0.0.0/8")
+
+
+def address_scope(ip: str) -> int | None:
+    """The scope `ip addr add` picks itself: host for 127/8 (the kernel refuses such an address
+    with global scope: EINVAL), the default (global) otherwise."""
+    value = ipaddress.ip_address(ip)
+    return RT_SCOPE_HOST if value.version == 4 and value in LOOPBACK_NET else None
 
 
 class LinkError(Exception):
@@ -146,6 +155,9 @@ class NetlinkLinks:
             kwargs: dict[str, Any] = {}
             if address.family == 4:
                 kwargs["label"] = address.label
+            scope = address_scope(address.ip)
+            if scope is not None:
+                kwargs["scope"] = scope
             try:
                 ipr.addr(
                     "add",
