@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import backends, farms, fg, interfaces, stats, system, users
+from app.api import backends, discovery, farms, fg, interfaces, stats, system, users, v40
 from app.api.docs import install_openapi
 from app.api.http import BASE_PATHS, ZapiResponse, zapi_path
 from app.api.metrics import install_metrics
@@ -31,6 +31,7 @@ from app.reconcile.reconciler import Reconciler
 from app.services.backends import BackendService
 from app.services.farmguardian import FarmGuardianService
 from app.services.farms import FarmService
+from app.services.fg_objects import FgObjectService
 from app.services.interfaces import InterfaceService
 from app.services.keys import KeyStore, generate_key
 from app.services.uow import UnitOfWork
@@ -153,9 +154,12 @@ def create_app(
             engine.dispose()
 
     app = FastAPI(
-        title="kernlb ZAPI v3.1",
+        title="kernlb ZAPI v3.1 and v4.0",
         version=__version__,
-        description="ZAPI v3.1 management API of kernlb, a Linux-kernel (nftables) load balancer.",
+        description=(
+            "ZAPI v3.1 (/zapi/v3.1/zapi.cgi) and v4.0 (/zapi/v4.0/zapi.cgi) management API of "
+            "kernlb, a Linux-kernel (nftables) load balancer."
+        ),
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -179,11 +183,19 @@ def create_app(
     app.state.farmguardian = FarmGuardianService(
         uow, plugin_dir=settings.fg_plugin_dir, on_change=checker.wake
     )
+    app.state.fg_objects = FgObjectService(
+        uow,
+        plugin_dir=settings.fg_plugin_dir,
+        unreachable=farm_service.unreachable,
+        on_change=checker.wake,
+    )
 
     for index, base in enumerate(BASE_PATHS):
         for module in (system, farms, backends, fg, stats, interfaces, users):
             # The v3 alias answers the same routes but is left out of the OpenAPI document.
             app.include_router(module.router, prefix=base, include_in_schema=index == 0)
+        app.include_router(discovery.router31, prefix=base, include_in_schema=index == 0)
+    v40.install(app)  # /zapi/v4.0/zapi.cgi, over the same services
 
     install_openapi(app)
 

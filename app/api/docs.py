@@ -79,7 +79,18 @@ def install_openapi(app: FastAPI) -> None:
         schemas = components.setdefault("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
-        for model in REQUEST_MODELS:
+        from app.schemas.interfaces import INTERFACE_REQUEST_MODELS
+        from app.schemas.v40 import REQUEST_MODELS40
+        from app.schemas.v40_bodies import Error40Body, InvalidJsonBody, ParamHelpBody
+
+        extra: tuple[type[BaseModel], ...] = (
+            *INTERFACE_REQUEST_MODELS,
+            *REQUEST_MODELS40,
+            Error40Body,
+            ParamHelpBody,
+            InvalidJsonBody,
+        )
+        for model in (*REQUEST_MODELS, *extra):
             generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(generated.pop("$defs", {}))
             schemas[model.__name__] = generated

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from app.errors import BadRequest, UnsupportedMediaType
 
 BASE_PATHS = ("/zapi/v3.1/zapi.cgi", "/zapi/v3/zapi.cgi")
+BASE_V40 = "/zapi/v4.0/zapi.cgi"
 
 
 class ZapiResponse(JSONResponse):
@@ -24,7 +25,7 @@ class ZapiResponse(JSONResponse):
 
 def zapi_path(path: str) -> str:
     """The part of a URL path after the ZAPI base (what the original saw as PATH_INFO)."""
-    for base in BASE_PATHS:
+    for base in (*BASE_PATHS, BASE_V40):
         if path.startswith(base):
             return path[len(base) :] or "/"
     return path

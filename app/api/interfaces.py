@@ -9,10 +9,21 @@ from fastapi import APIRouter, Depends, Request
 from app.api.deps import BodyDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
-from app.errors import BadRequest
+from app.errors import BadRequest, NotFound
 from app.schemas import docs
-from app.schemas.interfaces import nic_item, virtual_created, virtual_detail, virtual_item
-from app.services.interfaces import ADD, InterfaceService
+from app.schemas.interfaces import (
+    InterfaceListResponse,
+    VirtualInterfaceAction,
+    VirtualInterfaceActionResponse,
+    VirtualInterfaceModifiedResponse,
+    VirtualInterfaceModify,
+    interface_item,
+    nic_item,
+    virtual_created,
+    virtual_detail,
+    virtual_item,
+)
+from app.services.interfaces import ACTION, ADD, MODIFY, InterfaceService
 
 router = APIRouter(tags=["interfaces"], default_response_class=ZapiResponse)
 VIRTUAL_ERRORS = {
@@ -118,4 +129,74 @@ def delete_virtual_interface(name: str, interfaces: InterfacesDep) -> dict[str, 
         "description": "Delete virtual interface",
         "message": f"The virtual interface {name} has been deleted.",
         "success": "true",
+    }
+
+
+def _existing_virtual(interfaces: InterfaceService, name: str, description: str) -> None:
+    try:
+        interfaces.virtual(name)
+    except NotFound:
+        raise NotFound("Virtual interface not found", description=description) from None
+
+
+@router.put(
+    "/interfaces/virtual/{name}",
+    operation_id="modifyVirtualInterface",
+    **documented(
+        VirtualInterfaceModifiedResponse,
+        body=VirtualInterfaceModify,
+        errors=(400, 404),
+        texts=VIRTUAL_ERRORS,
+    ),
+)
+def modify_virtual_interface(name: str, body: BodyDep, interfaces: InterfacesDep) -> Any:
+    """Give a virtual interface a new address.  Refused while a farm uses the old one as its
+    VIP (ZAPI v4.0 can move the farms with it: `force`)."""
+    _existing_virtual(interfaces, name, MODIFY)
+    if not body:
+        raise BadRequest("Not found any param.", description=MODIFY)
+    illegal = sorted(k for k in body if k != "ip")
+    if illegal:
+        raise BadRequest(f"Illegal params: {', '.join(illegal)}", description=MODIFY)
+    interfaces.modify(
+        name,
+        body["ip"],
+        move_farms=False,
+        force_hint="Change the vip of those farms first (ZAPI v4.0 can move them: 'force').",
+    )
+    return {"description": MODIFY, "params": body}
+
+
+@router.post(
+    "/interfaces/virtual/{name}/actions",
+    operation_id="virtualInterfaceAction",
+    **documented(
+        VirtualInterfaceActionResponse,
+        body=VirtualInterfaceAction,
+        errors=(400, 404),
+        texts=VIRTUAL_ERRORS,
+    ),
+)
+def virtual_interface_action(name: str, body: BodyDep, interfaces: InterfacesDep) -> Any:
+    """Set a virtual interface up (its address back on the link) or down (off it)."""
+    _existing_virtual(interfaces, name, ACTION)
+    if set(body) != {"action"}:
+        raise BadRequest("Only the parameter 'action' is accepted", description=ACTION)
+    action = body["action"]
+    if action not in ("up", "down"):
+        raise BadRequest("Action accepted values are: up or down", description=ACTION)
+    interfaces.set_state(name, action == "up")
+    return {"description": ACTION, "params": {"action": action}}
+
+
+@router.get(
+    "/interfaces",
+    operation_id="listInterfaces",
+    **documented(InterfaceListResponse, errors=()),
+)
+def list_interfaces(interfaces: InterfacesDep) -> dict[str, Any]:
+    """Every interface: NICs, vlans and virtual interfaces."""
+    return {
+        "description": "List interfaces",
+        "interfaces": [interface_item(item) for item in interfaces.all_interfaces()],
     }

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -59,6 +60,9 @@ class Farm(Base):
     fg_rise: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     fg_fall: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     fg_cut_conns: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The named farmguardian (ZAPI 4.0 `/monitoring/fg`) linked to this farm, if any.  Linking
+    # copies its settings into the fg_* columns above, which is what the health checker reads.
+    fg_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     backends: Mapped[list[Backend]] = relationship(
         back_populates="farm",
@@ -125,3 +129,23 @@ class VirtualInterface(Base):
     parent: Mapped[str] = mapped_column(String(15))
     ip: Mapped[str] = mapped_column(String(64), unique=True)  # canonical text
     prefixlen: Mapped[int] = mapped_column(Integer)
+    # False after `POST .../actions {"action":"down"}`: the address is off the link and start-up
+    # leaves it off.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class FarmGuardian(Base):
+    """A named farmguardian (ZAPI 4.0 `/monitoring/fg`): a template copied on first write, a
+    user-made check, or the `_default_FARM` object v3.1's PUT /farms/NAME/fg maintains."""
+
+    __tablename__ = "farmguardian"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    command: Mapped[str] = mapped_column(String(1024), default="")
+    interval: Mapped[int] = mapped_column(Integer, default=10)
+    timeout: Mapped[int] = mapped_column(Integer, default=10)
+    log: Mapped[bool] = mapped_column(Boolean, default=False)
+    cut_conns: Mapped[bool] = mapped_column(Boolean, default=False)
+    backend_alias: Mapped[bool] = mapped_column(Boolean, default=False)
+    template: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from app.services.interfaces import NicView, VirtualView
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.services.interfaces import InterfaceItem, NicView, VirtualView
 
 
 def nic_item(nic: NicView) -> dict[str, Any]:
@@ -45,3 +47,76 @@ def virtual_created(view: VirtualView) -> dict[str, Any]:
         "name": view.name,
         "netmask": view.netmask,
     }
+
+
+def interface_item(item: InterfaceItem) -> dict[str, Any]:
+    """An item of `GET /interfaces`; NICs add `is_slave` (never, in kernlb) and `has_vlan`."""
+    body = {
+        "gateway": item.gateway,
+        "ip": item.ip,
+        "mac": item.mac,
+        "name": item.name,
+        "netmask": item.netmask,
+        "status": item.status,
+        "type": item.type,
+    }
+    if item.type == "nic":
+        body["is_slave"] = "false"
+        body["has_vlan"] = "true" if item.has_vlan else "false"
+    return body
+
+
+# -- OpenAPI models of the routes added for zcli (v3.1 and v4.0 share the shapes) ------------
+
+
+class VirtualInterfaceModify(BaseModel):
+    """v3.1: only `ip` (anything else is "Illegal params")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ip: str = Field(examples=["198.18.4.21"])
+
+
+class VirtualInterfaceAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["up", "down"]
+
+
+class VirtualInterfaceModifiedResponse(BaseModel):
+    description: str
+    params: dict[str, Any]
+    message: str | None = Field(default=None, description="v4.0 only")
+
+
+class VirtualInterfaceActionParams(BaseModel):
+    action: Literal["up", "down"]
+
+
+class VirtualInterfaceActionResponse(BaseModel):
+    description: str
+    params: VirtualInterfaceActionParams
+    message: str | None = Field(default=None, description="v4.0 only")
+
+
+class InterfaceListItem(BaseModel):
+    gateway: str
+    ip: str
+    mac: str
+    name: str
+    netmask: str
+    status: Literal["up", "down"]
+    type: Literal["nic", "vlan", "virtual"]
+    is_slave: Literal["false"] | None = Field(default=None, description="NICs only")
+    has_vlan: Literal["true", "false"] | None = Field(default=None, description="NICs only")
+
+
+class InterfaceListResponse(BaseModel):
+    description: Literal["List interfaces"]
+    interfaces: list[InterfaceListItem]
+
+
+INTERFACE_REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    VirtualInterfaceModify,
+    VirtualInterfaceAction,
+)

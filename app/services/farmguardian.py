@@ -27,6 +27,7 @@ from app.db.models import Farm
 from app.errors import BadRequest, NotFound
 from app.health.checks import CheckError, missing_plugin, parse_check
 from app.health.recorder import utcnow
+from app.services.fg_objects import shared_link, sync_default
 from app.services.uow import UnitOfWork, Work
 from app.services.values import as_int
 
@@ -84,12 +85,19 @@ class FarmGuardianService:
                 raise _bad(f"Illegal params: {', '.join(unknown)}")
             if not changes:
                 raise _bad("Not found any param.")
+            shared = shared_link(work.session, farm)
+            if shared is not None:
+                raise _bad(
+                    f"Farm guardian {shared} is used for several farms, modify it from API 3.2 "
+                    "or later"
+                )
             self._check_script(farm, changes)
             was_enabled = farm.fg_enabled
             for key, value in changes.items():
                 setattr(farm, key, value)
             if was_enabled and not farm.fg_enabled:
                 _reset_health(work, farm)
+            sync_default(work.session, farm)  # the 4.0 view of this check: `_default_NAME`
         self.on_change()
         return farm
 

@@ -32,6 +32,8 @@ MAX_NAME = 15  # IFNAMSIZ - 1: the kernel's limit for a label
 VIRTUAL_NAME = re.compile(r"([a-zA-Z0-9][a-zA-Z0-9_-]*(?:\.[0-9]{1,4})?):([a-zA-Z0-9]+)")
 ADD = "Add a virtual interface"
 DELETE = "Delete virtual interface"
+MODIFY = "Modify virtual interface"
+ACTION = "Action on virtual interface"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,20 @@ class VirtualView:
     gateway: str
     mac: str
     status: str  # "up" when the parent is up and holds the address, else "down"
+
+
+@dataclass(frozen=True)
+class InterfaceItem:
+    """An item of `GET /interfaces`."""
+
+    name: str
+    ip: str
+    netmask: str
+    gateway: str
+    mac: str
+    status: str
+    type: str  # "nic" | "vlan" | "virtual"
+    has_vlan: bool = False
 
 
 def _netmask(prefixlen: int) -> str:
@@ -244,7 +260,7 @@ class InterfaceService:
         present = {(a.link, a.ip) for a in self.links.addresses()}
         restored = 0
         for row in rows:
-            if (row.parent, row.ip) in present:
+            if (row.parent, row.ip) in present or not row.enabled:
                 continue
             if row.parent not in links:
                 log.warning(
@@ -262,6 +278,161 @@ class InterfaceService:
             log.info("restored virtual interface %s (%s)", row.name, row.ip)
             restored += 1
         return restored
+
+    def all_interfaces(self) -> list[InterfaceItem]:
+        """`GET /interfaces`: the NICs, the vlans and the virtual interfaces."""
+        items = [
+            InterfaceItem(
+                name=n.name,
+                ip=n.ip,
+                netmask=n.netmask,
+                gateway=n.gateway,
+                mac=n.mac,
+                status=n.status,
+                type="nic",
+                has_vlan=n.has_vlan,
+            )
+            for n in self.nics()
+        ]
+        addresses = self.links.addresses()
+        gateways = self.links.gateways()
+        for link in sorted(self.links.links(), key=lambda item: item.name):
+            if link.kind != "vlan":
+                continue
+            own = _own_ipv4(addresses, link.name)
+            items.append(
+                InterfaceItem(
+                    name=link.name,
+                    ip=own[0].ip if own else "",
+                    netmask=_netmask(own[0].prefixlen) if own else "",
+                    gateway=gateways.get(link.name, ""),
+                    mac=link.mac,
+                    status="up" if link.up else "down",
+                    type="vlan",
+                )
+            )
+        for view in self.virtuals():
+            items.append(
+                InterfaceItem(
+                    name=view.name,
+                    ip=view.ip,
+                    netmask=view.netmask,
+                    gateway=view.gateway,
+                    mac=view.mac,
+                    status=view.status,
+                    type="virtual",
+                )
+            )
+        return items
+
+    def modify(self, name: str, raw_ip: Any, *, move_farms: bool, force_hint: str) -> VirtualView:
+        """A new address for a virtual interface.  Farms on the old address move with it when
+        `move_farms` (4.0's `force`); otherwise they make it a 400 (`force_hint` says what to
+        do), never a farm left on an address no interface holds."""
+
+        def bad(message: str) -> BadRequest:
+            return BadRequest(message, description=MODIFY)
+
+        changed: tuple[Address | None, Address] | None = None  # (removed, added)
+        try:
+            with self.uow.write(MODIFY) as work:
+                session = work.session
+                row = session.get(VirtualInterface, name)
+                if row is None:
+                    raise NotFound("Virtual interface not found", description=MODIFY)
+                try:
+                    ip = ipaddress.IPv4Address(raw_ip) if isinstance(raw_ip, str) else None
+                except ValueError:
+                    ip = None
+                if ip is None:
+                    raise bad(f"IP Address {raw_ip} structure is not ok.")
+                if str(ip) == row.ip:
+                    return self._views([row])[0]
+                addresses = self.links.addresses()
+                in_use = {ipaddress.ip_address(a.ip) for a in addresses}
+                in_use.update(
+                    ipaddress.ip_address(v) for v in session.scalars(select(VirtualInterface.ip))
+                )
+                if ip in in_use:
+                    raise bad("The IP address is already in use for other interface.")
+                farms = repo.farms_on_vip(session, row.ip)
+                if farms and not move_farms:
+                    users = ", ".join(sorted(f.name for f in farms))
+                    raise bad(
+                        f"The IP is being used as farm vip in the farm(s): {users}. {force_hint}"
+                    )
+                own = _own_ipv4(addresses, row.parent)
+                networks = [
+                    ipaddress.IPv4Network(f"{a.ip}/{a.prefixlen}", strict=False) for a in own
+                ]
+                network = next((n for n in networks if ip in n), None)
+                if network is None:
+                    raise bad(
+                        f"IP address {ip} must be on the same network than the parent interface."
+                    )
+                old = Address(link=row.parent, label=row.name, ip=row.ip, prefixlen=row.prefixlen)
+                row.ip, row.prefixlen = str(ip), network.prefixlen
+                for farm in farms:
+                    farm.vip = str(ip)
+                    work.touch(farm.id)
+                session.flush()
+                new = Address(link=row.parent, label=row.name, ip=row.ip, prefixlen=row.prefixlen)
+                if row.enabled:
+                    try:
+                        self.links.remove_address(old)
+                        changed = (old, new)
+                        self.links.add_address(new)
+                    except LinkError as exc:
+                        log.error("modifying virtual interface %s failed: %s", name, exc)
+                        raise bad(f"Errors found trying to modify interface {name}") from None
+                view = self._views([row])[0]
+        except BaseException:
+            if changed is not None:  # put the kernel back as the database still has it
+                removed, added = changed
+                self._undo(self.links.remove_address, added)
+                if removed is not None:
+                    self._undo(self.links.add_address, removed)
+            raise
+        return view
+
+    def set_state(self, name: str, up: bool) -> None:
+        """`POST /interfaces/virtual/NAME/actions`: put the address on its link, or take it off
+        (and keep it off across restarts)."""
+        with self.uow.write(ACTION) as work:
+            row = work.session.get(VirtualInterface, name)
+            if row is None:
+                raise NotFound("Virtual interface not found", description=ACTION)
+            address = Address(link=row.parent, label=row.name, ip=row.ip, prefixlen=row.prefixlen)
+            present = any(a.link == row.parent and a.ip == row.ip for a in self.links.addresses())
+            if up:
+                parent = next((li for li in self.links.links() if li.name == row.parent), None)
+                if parent is None or not parent.up:
+                    raise BadRequest(
+                        f"The interface {name} has a parent interface DOWN, check the "
+                        "interfaces status",
+                        description=ACTION,
+                    )
+                row.enabled = True
+                work.session.flush()
+                if not present:
+                    try:
+                        self.links.add_address(address)
+                    except LinkError as exc:
+                        log.error("setting %s up failed: %s", name, exc)
+                        raise BadRequest(
+                            "The interface could not be set UP", description=ACTION
+                        ) from None
+            else:
+                row.enabled = False
+                work.session.flush()
+                if present:
+                    try:
+                        self.links.remove_address(address)
+                    except LinkError as exc:
+                        log.error("setting %s down failed: %s", name, exc)
+                        raise BadRequest(
+                            "The interface could not be set DOWN", description=ACTION
+                        ) from None
 
     @staticmethod
     def _undo(change: Callable[[Address], None], address: Address) -> None:

@@ -20,6 +20,9 @@ Serve = Callable[..., AbstractContextManager[TestClient]]
 
 BASE = "/zapi/v3.1/zapi.cgi"
 BASE_V3 = "/zapi/v3/zapi.cgi"
+BASE_V40 = "/zapi/v4.0/zapi.cgi"
+DOCUMENTATION = "https://www.zevenet.com/zapidoc_ce_v4.0/"
+HELP = "No parameter has been sent. Please, try with:"
 KEY = "testkey"
 
 VIP = "198.18.0.10"
@@ -61,10 +64,29 @@ def check_zapi_response(response: httpx.Response) -> None:
     assert isinstance(body, dict), body
     assert "detail" not in body, body
     assert response.status_code != 422, body
+    if response.request.url.path.startswith(BASE_V40):
+        check_zapi40_error(response.status_code, body)
+        return
     if response.status_code >= 400 and response.status_code not in (401, 415):
         assert set(body) == {"description", "error", "message"}, body
         assert body["error"] == "true", body
         assert isinstance(body["description"], str), body
+        assert isinstance(body["message"], str) and body["message"], body
+
+
+def check_zapi40_error(status: int, body: JSON) -> None:
+    """ZAPI 4.0 errors (zapi40-l4.md §1.1): the envelope plus `documentation`; the help answer,
+    the malformed-JSON answer, 401 and 415 are written without it."""
+    if status < 400 or status in (401, 415):
+        return
+    if body.get("message") == HELP:
+        assert set(body) == {"description", "message", "params"}, body
+        assert isinstance(body["params"], list) and body["params"], body
+    elif body.get("message") == "The body does not look a valid JSON":
+        assert body == {"error": "true", "message": "The body does not look a valid JSON"}
+    else:
+        assert set(body) == {"description", "documentation", "error", "message"}, body
+        assert body["error"] == "true" and body["documentation"] == DOCUMENTATION, body
         assert isinstance(body["message"], str) and body["message"], body
 
 
