@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import __version__
 from app.api import backends, discovery, farms, fg, interfaces, stats, system, users, v40
 from app.api.docs import install_openapi
+from app.api.gui import GuiMiddleware
 from app.api.http import BASE_PATHS, ZapiResponse, zapi_path
 from app.api.metrics import install_metrics
 from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
@@ -269,6 +270,8 @@ def create_app(
             500,
         )
 
+    # Added last, so outermost: the GUI's public files are answered before the ZAPI key gate.
+    app.add_middleware(GuiMiddleware)
     return app
 
 

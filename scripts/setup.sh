@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 DEBS=(nftables libnftables1 conntrack iproute2 python3-venv python3-pip monitoring-plugins-basic)
 # --test (scripts/test.sh): also what the container tests need (tests/container): rootful
-# Podman with runc, and debootstrap to make the Debian base image when it is not cached.
+# Podman with runc, and debootstrap to make the Debian base image when it is not cached; and
+# for the web GUI's browser tests (tests/netns/test_gui.py) Debian's headless Chromium with its
+# WebDriver (same version, from the same source package) and the fonts it renders with.
 if [ "${1:-}" = "--test" ]; then
-  DEBS+=(podman runc debootstrap)
+  DEBS+=(podman runc debootstrap chromium chromium-driver fonts-dejavu-core fonts-liberation)
 fi
 missing=()
 for pkg in "${DEBS[@]}"; do

@@ -17,6 +17,9 @@ UNIT = REPO_ROOT / "packaging" / "kernlb.service"
 COMPOSE = REPO_ROOT / "docker" / "compose.yaml"
 
 
+GUI_STATIC = REPO_ROOT / "app" / "gui" / "static"
+
+
 def test_wheel_holds_the_app_and_the_migrations(tmp_path: Path) -> None:
     """The image installs kernlb from this wheel: Alembic needs env.py, versions and the mako."""
     # From a copy of what the image's build stage copies: an in-tree build would leave build/
@@ -64,6 +67,8 @@ def test_wheel_holds_the_app_and_the_migrations(tmp_path: Path) -> None:
         "migrations/env.py",
         "migrations/script.py.mako",
         *(m for m in migrations if m.endswith(".py") and "__pycache__" not in m),
+        # The web GUI is served from the installed package: every static file must ship.
+        *(p.relative_to(REPO_ROOT).as_posix() for p in GUI_STATIC.rglob("*") if p.is_file()),
     }
     assert expected <= names, sorted(expected - names)
     packages = {p.parent.relative_to(REPO_ROOT).as_posix() for p in REPO_ROOT.glob("app/**/*.py")}
