@@ -54,6 +54,25 @@ def sign_in(b: Browser, key: str = API_KEY) -> None:
     b.click("#signin-submit")
 
 
+def unlabelled_controls(b: Browser) -> list[str]:
+    """Visible inputs, selects and buttons without an accessible name (label or text)."""
+    found: list[str] = b.js(
+        "return [...document.querySelectorAll('input, select, textarea, button')]"
+        ".filter(e => e.offsetParent !== null && e.type !== 'hidden')"
+        ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
+        " && !(e.tagName === 'BUTTON' && e.textContent.trim()))"
+        ".map(e => e.outerHTML.slice(0, 80))"
+    )
+    return found
+
+
+def fits_the_width(b: Browser) -> bool:
+    """Nothing but a table's own scroller is wider than the viewport."""
+    return bool(
+        b.js("return document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    )
+
+
 def backend_row(backend_id: int) -> str:
     return f'#backends-table tr[data-backend="{backend_id}"]'
 
@@ -76,6 +95,15 @@ def test_operator_story(
         b.driver.get(ORIGIN + "/")
         assert b.driver.current_url == ORIGIN + "/gui/"
         b.visible("#zapi-key")
+        # Keyboard: the key field has focus, Tab reaches the button, the focus ring shows.
+        assert b.js("return document.activeElement.id") == "zapi-key"
+        from selenium.webdriver.common.keys import Keys
+
+        b.driver.switch_to.active_element.send_keys(Keys.TAB)
+        assert b.js("return document.activeElement.id") == "signin-submit"
+        ring = b.js("return getComputedStyle(document.activeElement).outlineStyle")
+        assert ring == "solid"
+        assert unlabelled_controls(b) == []
         b.shot("01-sign-in")
         # A wrong key: the API's own message, nothing stored.
         sign_in(b, "wrong-key")
@@ -146,7 +174,10 @@ def test_operator_story(
         time.sleep(2.2)  # one more refresh: nothing moves
         after = b.js("return document.querySelector(arguments[0]).getBoundingClientRect().top", row)
         assert after == top
+        assert unlabelled_controls(b) == []
         b.shot("02-dashboard")
+        b.viewport(*PHONE)
+        assert fits_the_width(b)
         b.shot("02-dashboard-phone", PHONE)
 
     browser.run(dashboard)
@@ -167,7 +198,10 @@ def test_operator_story(
         b.click(f'{backend_row(1)} button[aria-label="Drain backend 1"]')
         b.text_of(backend_row(1) + " .badge", "maintenance")
         b.text_of(backend_row(0) + " .badge", "up")
+        assert unlabelled_controls(b) == []
         b.shot("03-farm", full=True)
+        b.viewport(*PHONE)
+        assert fits_the_width(b)
         b.shot("03-farm-phone", PHONE)
 
     browser.run(drain)
@@ -202,6 +236,18 @@ def test_operator_story(
     def health_interfaces_settings(b: Browser) -> None:
         b.click('.tabs a[href="#/farms/web/health"]')
         b.visible('#fg-table tr[data-backend="2"]')
+        # Turn TCP checks on (one PUT with the extensions); each backend's result shows up.
+        b.click("#fg-form [name=fgenabled]")
+        script = b.visible("#fg-form [name=fgscript]")
+        script.clear()
+        script.send_keys("check_tcp -H HOST -p PORT")
+        interval = b.visible("#fg-form [name=fgtimecheck]")
+        interval.clear()
+        interval.send_keys("1")
+        b.click("#fg-save")
+        for backend_id in (0, 1, 2):
+            b.text_of(f'#fg-table tr[data-backend="{backend_id}"] td:nth-child(4)', "up")
+        assert unlabelled_controls(b) == []
         b.shot("05-health")
         b.click('a[data-nav="interfaces"]')
         b.visible("#nic-table tbody tr")
