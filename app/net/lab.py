@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
@@ -247,6 +247,38 @@ def current_netns() -> str | None:
     """Name of the namespace this thread entered through :func:`enter_netns`, if any."""
     name: str | None = getattr(_current, "name", None)
     return name
+
+
+def netns_snapshot(*, skip_tables: Collection[str] = ()) -> list[str]:
+    """How the calling thread's namespace is configured, as sorted lines: addresses, routes (every
+    table) and nftables tables but those named ``skip_tables``. Link-local addresses and routes
+    are left out: they appear a moment after a link comes up. Netlink, no process: call it from a
+    :class:`NetnsExecutor` thread."""
+    from nftables import Nftables
+    from pyroute2 import IPRoute
+
+    lines = []
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        for addr in ipr.get_addr():
+            ip = str(addr.get_attr("IFA_ADDRESS"))
+            if not ip.startswith("fe80:"):
+                lines.append(f"addr {names.get(addr['index'])} {ip}/{addr['prefixlen']}")
+        for route in ipr.route("dump"):
+            dst = str(route.get_attr("RTA_DST"))
+            if dst.startswith(("fe80:", "ff00:")):
+                continue
+            gateway, table = route.get_attr("RTA_GATEWAY"), route.get_attr("RTA_TABLE")
+            dev = names.get(route.get_attr("RTA_OIF"))
+            lines.append(f"route {table} {dst}/{route['dst_len']} via {gateway} dev {dev}")
+    nft = Nftables()
+    _rc, tables, _err = nft.cmd("list tables")
+    lines += [
+        line
+        for line in tables.splitlines()
+        if line.split()[-1:] != [] and line.split()[-1] not in skip_tables
+    ]
+    return sorted(lines)
 
 
 class NetnsExecutor:

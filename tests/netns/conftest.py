@@ -7,12 +7,19 @@ Needs root / CAP_NET_ADMIN. Without it the tests skip, unless ``KERNLB_REQUIRE_N
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from pathlib import Path
 
 import pytest
 
 from ..conftest import require_netns
-from .kernlb import Api, KernlbServer
+from .kernlb import (
+    FAILED,
+    Api,
+    KernlbServer,
+    SharedServer,
+    lend_server,
+    lend_topology,
+    module_lab_fixture,
+)
 from .topology import Topology
 from .traffic import Client
 
@@ -23,11 +30,8 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed:
-        item.stash[_failed_key] = True
+        item.stash[FAILED] = True
     return report
-
-
-_failed_key = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +39,19 @@ def netns_capable() -> None:
     require_netns()
 
 
+# The topology and the kernlb server the tests of a module share.
+module_topology = module_lab_fixture(Topology, "module_topology")
+
+
 @pytest.fixture
-def topo(netns_capable: None, tmp_path: Path) -> Iterator[Topology]:
-    """Fresh client, LB and backend namespaces with backends b1..b3 serving."""
-    with Topology(workdir=tmp_path) as topology:
+def topo(
+    request: pytest.FixtureRequest, module_topology: tuple[Topology, SharedServer]
+) -> Iterator[Topology]:
+    """Client, LB and backend namespaces with backends b1..b3 serving, as built: shared by the
+    tests of a module and reset after each (helpers stopped, backends restarted, LB conntrack
+    and neighbours flushed; rebuilt when a test changed addresses, routes or nftables tables).
+    Mark a test ``fresh_topology`` to have new namespaces."""
+    with lend_topology(*module_topology, request, server_fixture="kernlb") as topology:
         yield topology
 
 
@@ -50,18 +63,14 @@ def client(topo: Topology) -> Client:
 
 @pytest.fixture
 def kernlb(
-    request: pytest.FixtureRequest, topo: Topology, tmp_path: Path
+    request: pytest.FixtureRequest, topo: Topology, module_topology: tuple[Topology, SharedServer]
 ) -> Iterator[KernlbServer]:
-    """kernlb serving in the LB namespace; checks at the end that foreign tables are untouched."""
+    """kernlb serving in the LB namespace, with no farm and no virtual interface: the module's
+    server, reset through ZAPI after the test (and its kernel tables checked to be a fresh
+    server's). Checks at the end that foreign tables are untouched."""
     foreign_before = topo.foreign_tables()
-    server = KernlbServer(topo.lb, tmp_path)
-    try:
-        server.start()
+    with lend_server(module_topology[1], topo, request) as server:
         yield server
-    finally:
-        server.close()
-        if request.node.stash.get(_failed_key, False):
-            print(f"\n----- kernlb log ({server.log_path}) -----\n{server.log_tail(300)}")
     assert topo.foreign_tables() == foreign_before, "kernlb modified a foreign nftables table"
 
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from app.net.lab import kernlb_serve_argv
 
 from .nsexec import NetnsExecutor
-from .topology import BACKEND_IPS, nft, ns_exec, stop_process
+from .topology import BACKEND_IPS, LabTopology, nft, ns_exec, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_PORT = 8444
@@ -117,6 +119,13 @@ class Api:
             self.edit_farm(name, **farm_fields)
         return {b: self.add_backend(name, backend_ips[b], **f) for b, f in backends.items()}
 
+    def delete_everything(self) -> None:
+        """Delete every farm and virtual interface through ZAPI (what a test configured)."""
+        for farm in self.request("GET", "/farms").expect(200)["params"]:
+            self.delete_farm(farm["farmname"])
+        for iface in self.request("GET", "/interfaces/virtual").expect(200)["interfaces"]:
+            self.request("DELETE", f"/interfaces/virtual/{iface['name']}").expect(200)
+
     # Backends
 
     def add_backend(self, farm: str, ip: str, **fields: Any) -> int:
@@ -188,6 +197,14 @@ class KernlbServer:
             time.sleep(0.1)
         raise RuntimeError(f"kernlb not ready after {timeout}s:\n{self.log_tail()}")
 
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def note(self, text: str) -> None:
+        """A line in the server's log (which test starts), to read the log of a shared server."""
+        with self.log_path.open("a") as log:
+            log.write(f"\n===== {text} =====\n")
+
     def kill9(self) -> None:
         """SIGKILL by PID: no chance to clean anything up."""
         assert self.proc is not None
@@ -210,9 +227,9 @@ class KernlbServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def kernlb_listing(lb_ns: str) -> list[JSON]:
-    """``nft -j list table inet kernlb`` as a list of objects (empty if the table is absent)."""
-    out = nft(lb_ns, "-j", "list", "table", "inet", "kernlb", check=False)
+def kernlb_listing(lb_ns: str, family: str = "inet") -> list[JSON]:
+    """``nft -j list table FAMILY kernlb`` as a list of objects (empty if the table is absent)."""
+    out = nft(lb_ns, "-j", "list", "table", family, "kernlb", check=False)
     if not out.strip():
         return []
     items: list[JSON] = json.loads(out)["nftables"]
@@ -229,10 +246,10 @@ def _strip(obj: Any) -> Any:
     return obj
 
 
-def normalized_listing(lb_ns: str) -> list[str]:
+def normalized_listing(lb_ns: str, family: str = "inet") -> list[str]:
     """The kernlb table, comparable across time: no handles, counters, dynamic contents."""
     result = []
-    for item in kernlb_listing(lb_ns):
+    for item in kernlb_listing(lb_ns, family):
         kind, body = next(iter(item.items()))
         body = dict(body)
         if kind in ("set", "map") and (
@@ -245,3 +262,128 @@ def normalized_listing(lb_ns: str) -> list[str]:
             body["elem"] = sorted(json.dumps(_strip(e), sort_keys=True) for e in body["elem"])
         result.append(json.dumps({kind: _strip(body)}, sort_keys=True))
     return sorted(result)
+
+
+def kernlb_tables(lb_ns: str) -> dict[str, list[str]]:
+    """Both kernlb tables (inet and netdev), normalized."""
+    return {family: normalized_listing(lb_ns, family) for family in ("inet", "netdev")}
+
+
+class SharedServer:
+    """One kernlb server for the tests of a module (starting one per test was most of the suite's
+    time), brought back to a fresh server's state between tests.
+
+    :meth:`acquire` gives the server to a test: started with an empty database in the topology's
+    LB namespace, or the one the previous test left once :meth:`release` has reset it. ``release``
+    deletes what the test configured through ZAPI (restarting the server first if the test stopped
+    or killed it) and asserts that both kernlb tables are then exactly a fresh server's: a
+    leftover is drift, and fails the test that left it. A server that cannot be reset is
+    replaced by a new one with a new database.
+    """
+
+    def __init__(self, new_workdir: Callable[[], Path]) -> None:
+        self._new_workdir = new_workdir
+        self.server: KernlbServer | None = None
+        self._lb_ns = ""
+        self._generation = -1
+        self._fresh_tables: dict[str, list[str]] = {}
+
+    def acquire(self, topology: LabTopology, test: str) -> KernlbServer:
+        server = self.server
+        if (
+            server is None
+            or not server.running()
+            or (self._lb_ns, self._generation) != (topology.lb, topology.generation)
+        ):
+            self.discard()
+            server = KernlbServer(topology.lb, self._new_workdir())
+            self.server = server
+            server.start()
+            self._lb_ns, self._generation = topology.lb, topology.generation
+            self._fresh_tables = kernlb_tables(topology.lb)
+        server.note(test)
+        return server
+
+    def release(self) -> None:
+        server = self.server
+        if server is None:
+            return
+        try:
+            if not server.running():
+                server.start()
+            server.api.delete_everything()
+            left = kernlb_tables(server.lb_ns)
+            assert left == self._fresh_tables, (
+                "after deleting every farm and virtual interface through ZAPI, kernlb's tables "
+                f"differ from a fresh server's:\nfresh: {self._fresh_tables}\nnow:   {left}"
+            )
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Stop the server (by PID); the next test gets a new one."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+
+T = TypeVar("T", bound=LabTopology)
+
+
+def module_lab_fixture(
+    make: Callable[[Path], T], name: str
+) -> Callable[[None, pytest.TempPathFactory], Iterator[tuple[T, SharedServer]]]:
+    """A module-scoped fixture: a topology (``make(workdir)``) and its kernlb server, built once
+    for the tests of a module (building them per test was most of the namespace tests' time),
+    removed at its end."""
+
+    @pytest.fixture(scope="module", name=name)
+    def fixture(
+        netns_capable: None, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[tuple[T, SharedServer]]:
+        with make(tmp_path_factory.mktemp(name)) as topology:
+            servers = SharedServer(lambda: tmp_path_factory.mktemp("kernlb"))
+            try:
+                yield topology, servers
+            finally:
+                servers.discard()
+
+    return fixture
+
+
+@contextlib.contextmanager
+def lend_topology(
+    topology: T, servers: SharedServer, request: pytest.FixtureRequest, *, server_fixture: str
+) -> Iterator[T]:
+    """Give a module's topology to one test, then reset it (rebuilt if the test changed it).
+
+    A test marked ``fresh_topology`` gets new namespaces; a test that does not use the shared
+    server (``server_fixture``) runs without it, so it may start a kernlb of its own there."""
+    if request.node.get_closest_marker("fresh_topology") is not None:
+        servers.discard()
+        topology.rebuild()
+    elif server_fixture not in request.fixturenames:
+        servers.discard()
+    yield topology
+    if not topology.reset():
+        servers.discard()
+        topology.rebuild()
+
+
+@contextlib.contextmanager
+def lend_server(
+    servers: SharedServer, topology: LabTopology, request: pytest.FixtureRequest
+) -> Iterator[KernlbServer]:
+    """The module's kernlb server for one test; reset (and checked clean) after it."""
+    server = servers.acquire(topology, request.node.nodeid)
+    try:
+        yield server
+    finally:
+        if request.node.stash.get(FAILED, False):
+            print(f"\n----- kernlb log ({server.log_path}) -----\n{server.log_tail(300)}")
+    servers.release()
+
+
+FAILED = pytest.StashKey[bool]()
+"""Set on a test's node when one of its phases failed (see conftest.py)."""

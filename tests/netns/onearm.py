@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from app.net.lab import addresses, ip_batch, sysctl, veth, wait_for_line
 
@@ -36,7 +37,9 @@ _counter = itertools.count(1)
 
 @dataclass
 class OneArm(LabTopology):
-    prefix: str = field(default_factory=lambda: f"kla{os.getpid() % 100000}x{next(_counter)}")
+    @staticmethod
+    def new_prefix() -> str:
+        return f"kla{os.getpid() % 100000}x{next(_counter)}"
 
     @property
     def switch(self) -> str:
@@ -91,8 +94,9 @@ class OneArm(LabTopology):
         self.client_exec = self.lab.executor(self.client, workers=8)
         self.start_backends()
 
-    def start_backends(self) -> None:
-        for backend in self.backends.values():
+    def start_backends(self, names: Sequence[str] | None = None) -> None:
+        chosen = [self.backends[n] for n in (self.backends if names is None else names)]
+        for backend in chosen:
             backend.proc = self.lab.spawn(
                 backend.ns,
                 [
@@ -104,6 +108,6 @@ class OneArm(LabTopology):
                 ],
                 stdout_pipe=True,
             )
-        for backend in self.backends.values():
+        for backend in chosen:
             assert backend.proc is not None
             wait_for_line(backend.proc, "ready", timeout=15)

@@ -6,11 +6,10 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .kernlb import Api, KernlbServer
+from .kernlb import Api, KernlbServer, SharedServer, lend_server, lend_topology, module_lab_fixture
 from .onearm import (
     DSR_VIP,
     GHOST_BACKEND,
@@ -43,23 +42,24 @@ counter
 """
 
 
+onearm_lab = module_lab_fixture(OneArm, "onearm_lab")
+
+
 @pytest.fixture
-def onearm(netns_capable: None, tmp_path: Path) -> Iterator[OneArm]:
-    with OneArm(workdir=tmp_path) as topology:
+def onearm(
+    request: pytest.FixtureRequest, onearm_lab: tuple[OneArm, SharedServer]
+) -> Iterator[OneArm]:
+    """The module's one-arm segment, reset after each test (as ``topo``)."""
+    with lend_topology(*onearm_lab, request, server_fixture="server") as topology:
         yield topology
 
 
 @pytest.fixture
-def server(onearm: OneArm, tmp_path: Path) -> Iterator[KernlbServer]:
-    kernlb = KernlbServer(onearm.lb, tmp_path)
-    try:
-        kernlb.start()
+def server(
+    request: pytest.FixtureRequest, onearm: OneArm, onearm_lab: tuple[OneArm, SharedServer]
+) -> Iterator[KernlbServer]:
+    with lend_server(onearm_lab[1], onearm, request) as kernlb:
         yield kernlb
-    except BaseException:
-        print(kernlb.log_tail(200))
-        raise
-    finally:
-        kernlb.close()
 
 
 @pytest.fixture
@@ -108,9 +108,14 @@ def lb_conntrack(lb: str, *args: str) -> int:
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_dsr_every_connection_completes_and_replies_bypass_the_lb(
-    algorithm: str, onearm: OneArm, dsr_api: Api, onearm_client: Client
+    algorithm: str,
+    onearm: OneArm,
+    dsr_api: Api,
+    onearm_client: Client,
+    request: pytest.FixtureRequest,
 ) -> None:
     nft(onearm.lb, "-f", "-", stdin=REPLY_WATCH)
+    request.addfinalizer(lambda: nft(onearm.lb, "delete", "table", "netdev", "replywatch"))
     dsr_farm(dsr_api)
     dsr_api.edit_farm("dsr", algorithm=algorithm)
     outcomes = onearm_client.many(DSR_VIP, 80, 240, concurrency=6)
@@ -197,11 +202,15 @@ def test_switching_modes_is_atomic_and_keeps_the_farm(
         )
         per_backend = onearm_client.backends_of(DSR_VIP, 80, 30, concurrency=3)
         assert sum(per_backend.values()) == 30
+    # The farm ends in DSR mode (netdev): no NAT chain of any farm may be left in inet.
     inet = json.loads(nft(onearm.lb, "-j", "list", "table", "inet", "kernlb"))["nftables"]
-    assert not [i for i in inet if i.get("chain", {}).get("name") == "f-1"], "stale NAT chain"
+    chains = [i["chain"]["name"] for i in inet if "chain" in i]
+    assert not [name for name in chains if name.startswith("f-")], f"stale NAT chain: {chains}"
 
 
-def test_bad_input_for_netdev_modes(onearm: OneArm, dsr_api: Api) -> None:
+def test_bad_input_for_netdev_modes(
+    onearm: OneArm, dsr_api: Api, request: pytest.FixtureRequest
+) -> None:
     dsr_api.create_farm("dsr", vip=DSR_VIP, vport="80")
     dsr_api.add_backend("dsr", ONEARM_BACKENDS["b1"], port=8080)
     refused = dsr_api.request("PUT", "/farms/dsr", {"nattype": "dsr"})
@@ -215,6 +224,9 @@ def test_bad_input_for_netdev_modes(onearm: OneArm, dsr_api: Api) -> None:
     assert dsr_api.get_farm("dsr2")["backends"] == []
 
     sh(ns_exec(onearm.lb, "ip", "addr", "add", "198.18.4.200/32", "dev", "lo"))
+    request.addfinalizer(
+        lambda: sh(["ip", "-n", onearm.lb, "addr", "del", "198.18.4.200/32", "dev", "lo"])
+    )
     dsr_api.create_farm("onlo", vip="198.18.4.200", vport="80")
     on_lo = dsr_api.request("PUT", "/farms/onlo", {"nattype": "stateless_dnat"})
     assert on_lo.status == 400 and "it is on lo" in on_lo.body["message"], on_lo.body

@@ -292,6 +292,7 @@ def test_down_keeps_established_connections_and_cut_conns_cuts_them(
         held.close()
         if cut is not None:
             cut.close()
+        nft(b1, "delete", "table", "inet", "fgtest", check=False)
 
 
 # -- restart -------------------------------------------------------------------------------

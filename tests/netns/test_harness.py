@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -33,8 +34,10 @@ dnat ip to numgen inc mod 2 map {{ 0 : 198.18.2.1, 1 : 198.18.2.2 }}
 
 
 @pytest.fixture
-def harness_rules(topo: Topology) -> None:
+def harness_rules(topo: Topology) -> Iterator[None]:
     nft(topo.lb, "-f", "-", stdin=RULESET)
+    yield
+    nft(topo.lb, "delete", "table", "inet", "harness")
 
 
 def test_distribution_nat_and_ports(topo: Topology, client: Client, harness_rules: None) -> None:

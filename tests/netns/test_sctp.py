@@ -6,7 +6,8 @@ association can be made. sctp_raw.py instead sends an INIT from the client and a
 an INIT ACK from each backend, which is what the load balancer acts on: the INIT is scheduled
 and NATed, the INIT ACK comes back through conntrack from the VIP. The ACK carries the hello
 line (backend, the peer it saw, the port it reached). A full association test needs a kernel
-with SCTP sockets; :func:`test_sctp_sockets_available` says so as a skip, not silently.
+with SCTP sockets; :func:`test_a_real_association_through_the_farm` runs where the kernel has them
+(it is skipped, with that reason, where it has not).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import Counter
 import pytest
 
 from .kernlb import Api
+from .nsexec import NetnsExecutor
 from .sctp_raw import crc32c, sctp_exchange
 from .topology import (
     BACKEND_IPS6,
@@ -41,14 +43,19 @@ def test_crc32c_matches_the_rfc_check_value() -> None:
     assert crc32c(b"123456789") == 0xE3069283
 
 
-def test_sctp_sockets_available() -> None:
+def _no_sctp_sockets() -> str | None:
+    """Why this kernel cannot make a real SCTP association, or None."""
     try:
         socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()
     except OSError as exc:
-        pytest.skip(
+        return (
             f"kernel has no SCTP sockets ({exc}; CONFIG_IP_SCTP unset): SCTP farms are tested "
             "with raw-socket INIT / INIT ACK handshakes only (test_sctp_farm_*)"
         )
+    return None
+
+
+NO_SCTP_SOCKETS = _no_sctp_sockets()
 
 
 @pytest.fixture
@@ -122,3 +129,36 @@ def test_sctp_farm_over_ipv6(api: Api, client: Client) -> None:
     assert set(counts) == {"b1", "b2"} and min(counts.values()) >= 12, counts
     assert peers == {LB_BACKEND_SIDE_IP6: 60}
     assert replies == {(VIP6_2, PORT): 60}
+
+
+@pytest.mark.skipif(NO_SCTP_SOCKETS is not None, reason=str(NO_SCTP_SOCKETS))
+def test_a_real_association_through_the_farm(topo: Topology, api: Api, client: Client) -> None:
+    api.setup_farm("assoc", vip=VIP2, vport=str(PORT + 1), backends={"b1": {}}, protocol="sctp")
+    with NetnsExecutor(topo.backends["b1"].ns, workers=1) as backend:
+        listener = backend.run(
+            socket.socket, socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP
+        )
+        with listener:
+            listener.bind(("0.0.0.0", PORT + 1))
+            listener.listen(1)
+            listener.settimeout(10)
+
+            def serve() -> str:
+                conn, peer = listener.accept()
+                with conn:
+                    conn.sendall(conn.recv(64) + f" from {peer[0]}".encode())
+                return str(peer[0])
+
+            served = backend.submit(serve)
+
+            def associate() -> bytes:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+                with sock:
+                    sock.settimeout(10)
+                    sock.connect((VIP2, PORT + 1))
+                    sock.sendall(b"hello")
+                    return sock.recv(64)
+
+            answer = client.executor.run(associate)
+            assert served.result(timeout=15) == LB_BACKEND_SIDE_IP
+    assert answer == f"hello from {LB_BACKEND_SIDE_IP}".encode()

@@ -20,6 +20,7 @@ to the root namespace and interface names cannot collide between runs.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
 import subprocess
@@ -34,6 +35,7 @@ from app.net.lab import (
     LabCommandError,
     addresses,
     ip_batch,
+    netns_snapshot,
     ns_exec,
     stop_process,
     sysctl,
@@ -134,13 +136,30 @@ class Backend:
 @dataclass
 class LabTopology:
     """What the topologies share: a name prefix (with our PID: other runs coexist), the lab that
-    holds their namespaces and processes, and a client and an LB namespace."""
+    holds their namespaces and processes, and a client and an LB namespace.
+
+    A topology serves all the tests of a module: :meth:`reset` brings it back between tests
+    (helpers stopped, stopped backends restarted, conntrack and neighbours flushed in the LB) and
+    says whether the namespaces still look as built (addresses, links, routes, nftables tables
+    other than kernlb's); if not, :meth:`rebuild` makes new ones (``generation`` counts them).
+    """
 
     workdir: Path
-    prefix: str
+    prefix: str = ""
     backends: dict[str, Backend] = field(default_factory=dict)
     client_exec: NetnsExecutor | None = None
     lab: Lab = field(default_factory=Lab)
+    generation: int = 0
+    _as_built: str = ""
+    _probes: dict[str, NetnsExecutor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            self.prefix = self.new_prefix()
+
+    @staticmethod
+    def new_prefix() -> str:
+        raise NotImplementedError
 
     @property
     def client(self) -> str:
@@ -158,6 +177,7 @@ class LabTopology:
     def build(self) -> None:
         try:
             self._build()
+            self._as_built = self.fingerprint()
         except BaseException:
             self.destroy()
             raise
@@ -179,14 +199,71 @@ class LabTopology:
             backend.proc = None
         self.lab.close()
 
+    def fingerprint(self) -> str:
+        """Addresses, routes and nftables tables (but kernlb's) of every namespace, over netlink
+        from a thread in each (a process per namespace took seconds on a busy machine)."""
+        lines = []
+        for ns in self.created:
+            if ns not in self._probes:
+                self._probes[ns] = self.lab.executor(ns)
+            lines.append(f"== {ns}")
+            lines += self._probes[ns].run(netns_snapshot, skip_tables={"kernlb"})
+        return "\n".join(lines)
+
+    def reset(self) -> bool:
+        """Undo what a test may do through the harness; True when the namespaces are as built."""
+        self._restart_servers()
+        sh(ns_exec(self.lb, "conntrack", "-F"), check=False)
+        sh(["ip", "-n", self.lb, "neigh", "flush", "all"], check=False)
+        now = self.fingerprint()
+        if now != self._as_built:
+            diff = difflib.unified_diff(self._as_built.splitlines(), now.splitlines(), n=0)
+            changed = "\n".join(diff)
+            print(f"\nthe test changed the namespaces: rebuilding them\n{changed}")
+            return False
+        return True
+
+    def _restart_servers(self) -> None:
+        stopped = [
+            b.name for b in self.backends.values() if b.proc is None or b.proc.poll() is not None
+        ]
+        for name in stopped:
+            proc = self.backends[name].proc
+            if proc is not None:
+                self.lab.stop(proc)
+        if stopped:
+            self.start_backends(stopped)
+
+    def start_backends(self, names: Sequence[str] | None = None) -> None:
+        raise NotImplementedError
+
+    def rebuild(self) -> None:
+        """New namespaces (a new prefix) in place of these, for a test that changed them."""
+        self.destroy()
+        self.lab = Lab()
+        self.backends = {}
+        self._probes = {}
+        self.prefix = self.new_prefix()
+        self.generation += 1
+        self.build()
+
 
 @dataclass
 class Topology(LabTopology):
     """Client, LB and three backend namespaces; see the module docstring."""
 
-    prefix: str = field(default_factory=lambda: f"klb{os.getpid()}x{next(_counter)}")
     lb_exec: NetnsExecutor | None = None
     helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @staticmethod
+    def new_prefix() -> str:
+        return f"klb{os.getpid()}x{next(_counter)}"
+
+    def reset(self) -> bool:
+        for proc in self.helpers:
+            self.lab.stop(proc)
+        self.helpers.clear()
+        return super().reset()
 
     def _build(self) -> None:
         client, lb = self.client, self.lb
