@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import backends, discovery, farms, fg, interfaces, stats, system, users, v40
+from app.api import backends, discovery, farms, fg, interfaces, ipds, stats, system, users, v40
 from app.api.docs import install_openapi
 from app.api.gui import GuiMiddleware
 from app.api.http import BASE_PATHS, ZapiResponse, zapi_path
@@ -22,7 +22,7 @@ from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory,
 from app.errors import Unauthorized, ZapiError
 from app.health import Prober, create_checker
 from app.health.probes import run_check
-from app.metrics import METRICS_PATH, Metrics, StateCollector
+from app.metrics import METRICS_PATH, IpdsCollector, Metrics, StateCollector
 from app.net.addresses import AddressBook, NetlinkAddressBook, StaticAddressBook
 from app.net.conntrack import Conntrack, NetlinkConntrack
 from app.net.links import LinkManager, NetlinkLinks
@@ -34,6 +34,7 @@ from app.services.farmguardian import FarmGuardianService
 from app.services.farms import FarmService
 from app.services.fg_objects import FgObjectService
 from app.services.interfaces import InterfaceService
+from app.services.ipds import IpdsService
 from app.services.keys import KeyStore, generate_key
 from app.services.uow import UnitOfWork
 from app.services.users import ZapiUserService
@@ -181,6 +182,9 @@ def create_app(
     app.state.users = ZapiUserService(keys)
     app.state.metrics = metrics
     metrics.register(StateCollector(farms=farm_stats.farms, reconcile=lambda: reconciler.stats))
+    ipds_service = IpdsService(uow, adapter.counters)
+    app.state.ipds = ipds_service
+    metrics.register(IpdsCollector(ipds_service.all_drop_counters))
     app.state.farmguardian = FarmGuardianService(
         uow, plugin_dir=settings.fg_plugin_dir, on_change=checker.wake
     )
@@ -192,7 +196,7 @@ def create_app(
     )
 
     for index, base in enumerate(BASE_PATHS):
-        for module in (system, farms, backends, fg, stats, interfaces, users):
+        for module in (system, farms, backends, fg, stats, interfaces, users, ipds):
             # The v3 alias answers the same routes but is left out of the OpenAPI document.
             app.include_router(module.router, prefix=base, include_in_schema=index == 0)
         app.include_router(discovery.router31, prefix=base, include_in_schema=index == 0)

@@ -303,3 +303,41 @@ def template_finder(paths: Callable[[], Iterable[str]]) -> Callable[[str], str |
         return next((template for regex, template in compiled if regex.match(path)), None)
 
     return find
+
+
+class IpdsCollector(Collector):
+    """Packets and bytes each farm's IPDS lists and DoS rules dropped (kernel counters)."""
+
+    def __init__(self, counters: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        self.counters = counters
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            farms = self.counters()
+        except Exception:  # a scrape must not fail because the counters could not be read
+            log.exception("collecting IPDS counters failed")
+            return
+        packets = CounterMetricFamily(
+            "kernlb_ipds_dropped_packets",
+            "Packets an IPDS list or DoS rule dropped before scheduling.",
+            labels=["farm", "kind", "name", "rule"],
+        )
+        nbytes = CounterMetricFamily(
+            "kernlb_ipds_dropped_bytes",
+            "Bytes an IPDS list or DoS rule dropped before scheduling.",
+            labels=["farm", "kind", "name", "rule"],
+        )
+        for farm, body in sorted(farms.items()):
+            for item in body["blacklists"]:
+                labels = [farm, "list", item["name"], item["policy"]]
+                packets.add_metric(labels, float(item["packets"]))
+                nbytes.add_metric(labels, float(item["bytes"]))
+            for item in body["dos"]:
+                labels = [farm, "dos", item["name"], item["rule"]]
+                packets.add_metric(labels, float(item["packets"]))
+                nbytes.add_metric(labels, float(item["bytes"]))
+        yield packets
+        yield nbytes

@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from app.schemas import docs
+from app.schemas.ipds import REQUEST_MODELS as IPDS_REQUEST_MODELS
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     docs.FarmCreate,
@@ -21,6 +22,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     docs.VirtualInterfaceCreate,
     docs.VirtualInterfaceCreateNamed,
     docs.ZapiUserUpdate,
+    *IPDS_REQUEST_MODELS,
 )
 ERROR_TEXT = {
     400: "Invalid input, or the kernel refused the change (nothing was changed)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.api.deps import BodyDep, FarmsDep
 from app.api.docs import documented
@@ -35,10 +35,14 @@ def list_lslb_farms(farms: FarmsDep) -> dict[str, Any]:
 
 
 @router.get("/farms/{name}", operation_id="getFarm", **documented(docs.FarmResponse))
-def get_farm(name: str, farms: FarmsDep) -> dict[str, Any]:
-    """Show one farm with its backends."""
+def get_farm(name: str, request: Request, farms: FarmsDep) -> dict[str, Any]:
+    """Show one farm with its backends, and its `ipds` rules when it has any (Zevenet EE)."""
     view = farms.get(name, description=f"Show farm {name}", message="Farm not found.")
-    return farm_detail(view)
+    detail = farm_detail(view)
+    rules = request.app.state.ipds.farm_rules(name)
+    if rules["blacklists"] or rules["dos"]:
+        detail["ipds"] = rules
+    return detail
 
 
 @router.get("/farms/{name}/summary", operation_id="getFarmSummary", **documented(docs.FarmResponse))

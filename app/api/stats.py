@@ -68,9 +68,12 @@ def list_farm_stats(stats: FarmStatsDep) -> dict[str, Any]:
     **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str, Any]:
-    """Established and pending connections of each backend of a farm."""
+    """Established and pending connections of each backend of a farm; `ipds` (extension,
+    only for farms with IPDS rules): packets and bytes each list and DoS rule dropped."""
     _refuse_pseudo_names(name, request)
-    return farm_stats_body(stats.farm(name, path=zapi_path(request.url.path)))
+    return _with_ipds(
+        farm_stats_body(stats.farm(name, path=zapi_path(request.url.path))), name, request
+    )
 
 
 @router.get(
@@ -81,7 +84,9 @@ def get_farm_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str
 def get_farm_backend_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str, Any]:
     """The same as `GET /stats/farms/NAME`."""
     _refuse_pseudo_names(name, request)
-    return farm_stats_body(stats.farm(name, path=zapi_path(request.url.path)))
+    return _with_ipds(
+        farm_stats_body(stats.farm(name, path=zapi_path(request.url.path))), name, request
+    )
 
 
 @router.get(
@@ -134,3 +139,10 @@ def get_network_stats(system: SystemDep) -> dict[str, Any]:
             "interfaces": [interface_usage(item) for item in snapshot.interfaces],
         },
     }
+
+
+def _with_ipds(body: dict[str, Any], name: str, request: Request) -> dict[str, Any]:
+    counters = request.app.state.ipds.farm_drop_counters(name)
+    if counters:
+        body["ipds"] = counters
+    return body

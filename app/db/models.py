@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -149,3 +150,75 @@ class FarmGuardian(Base):
     cut_conns: Mapped[bool] = mapped_column(Boolean, default=False)
     backend_alias: Mapped[bool] = mapped_column(Boolean, default=False)
     template: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IpdsList(Base):
+    """An IPDS list (Zevenet's blacklists): `deny` drops its sources, `allow` admits only them."""
+
+    __tablename__ = "ipds_list"
+    # AUTOINCREMENT: ids name kernel sets and counters; never reuse one.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(16), default="local")
+    policy: Mapped[str] = mapped_column(String(8), default="deny")  # "deny" | "allow"
+
+
+class IpdsSource(Base):
+    """One address or CIDR of a list; `first`/`last` (fixed-width hex) find overlaps."""
+
+    __tablename__ = "ipds_source"
+    __table_args__ = (
+        UniqueConstraint("list_id", "zapi_id"),
+        Index("ix_ipds_source_range", "list_id", "family", "first"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("ipds_list.id", ondelete="CASCADE"))
+    zapi_id: Mapped[int] = mapped_column(Integer)  # the id clients see, stable per list
+    source: Mapped[str] = mapped_column(String(64))  # canonical text
+    family: Mapped[int] = mapped_column(Integer)
+    first: Mapped[str] = mapped_column(String(32))
+    last: Mapped[str] = mapped_column(String(32))
+
+
+class IpdsDos(Base):
+    """A DoS rule (Zevenet's `/ipds/dos`): one of the farm rules with its parameters."""
+
+    __tablename__ = "ipds_dos"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    limit: Mapped[int] = mapped_column(Integer, default=0)
+    limit_burst: Mapped[int] = mapped_column(Integer, default=0)
+    limit_conns: Mapped[int] = mapped_column(Integer, default=0)
+    # Extensions: per-source meter size, and the aggregate limit of sources a full meter
+    # cannot track (0 = ten times the per-source limit).
+    meter_size: Mapped[int] = mapped_column(Integer, default=65536)
+    overflow_limit: Mapped[int] = mapped_column(Integer, default=0)
+    overflow_burst: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IpdsFarmList(Base):
+    __tablename__ = "ipds_farm_list"
+
+    farm_id: Mapped[int] = mapped_column(
+        ForeignKey("farm.id", ondelete="CASCADE"), primary_key=True
+    )
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("ipds_list.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class IpdsFarmDos(Base):
+    __tablename__ = "ipds_farm_dos"
+
+    farm_id: Mapped[int] = mapped_column(
+        ForeignKey("farm.id", ondelete="CASCADE"), primary_key=True
+    )
+    dos_id: Mapped[int] = mapped_column(
+        ForeignKey("ipds_dos.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -6,6 +6,8 @@ import functools
 import ipaddress
 from dataclasses import dataclass, field
 
+from app.domain.ipds import IpdsSpec
+
 # Protocols a farm dispatches on.  "all" means tcp, udp and sctp on ports, or every
 # protocol when the farm has no port list.
 TRANSPORTS: tuple[str, ...] = ("tcp", "udp", "sctp")
@@ -96,6 +98,7 @@ class FarmSpec:
     source_addr: str | None = None  # SNAT address for the farm's backends (nat mode)
     device: str | None = None  # the interface holding the VIP (netdev modes hook its ingress)
     backends: tuple[BackendSpec, ...] = field(default_factory=tuple)
+    ipds: IpdsSpec = field(default_factory=IpdsSpec)  # blacklists, whitelists, DoS rules
 
     @functools.cached_property
     def family(self) -> int:  # cached: the renderer asks several times per farm

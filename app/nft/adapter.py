@@ -35,6 +35,8 @@ class NftAdapter(Protocol):
 
     def supported_helpers(self) -> frozenset[str]: ...
 
+    def counters(self) -> dict[str, tuple[int, int]]: ...
+
 
 def summarise_listing(objects: list[dict[str, Json]]) -> KernelSummary | None:
     """Reduce `nft -j list table` listings (of either family) to what reconciliation compares."""
@@ -49,6 +51,9 @@ def summarise_listing(objects: list[dict[str, Json]]) -> KernelSummary | None:
         elif "rule" in item:
             name = qualified(item["rule"]["family"], item["rule"]["chain"])
             chains[name] = chains.get(name, 0) + 1
+        elif "counter" in item:
+            body = item["counter"]
+            sets[qualified(body["family"], body["name"])] = KernelSet(kind="counter", type=None)
         elif "ct helper" in item:
             body = item["ct helper"]
             sets[qualified(body["family"], body["name"])] = KernelSet(
@@ -135,6 +140,22 @@ class LibNftAdapter:
                 supported.add(helper)
         log.info("conntrack helpers available: %s", ", ".join(sorted(supported)) or "none")
         return frozenset(supported)
+
+    def counters(self) -> dict[str, tuple[int, int]]:
+        """Named counters of the inet table: name -> (packets, bytes)."""
+        cmd = {"nftables": [{"list": {"counters": {"family": FAMILY, "table": TABLE}}}]}
+        with self._lock:
+            rc, out, err = self._nft.json_cmd(cmd)
+        if rc != 0:
+            if "No such file or directory" in err:
+                return {}
+            raise NftError(err.strip())
+        found: dict[str, tuple[int, int]] = {}
+        for item in out.get("nftables", []) if isinstance(out, dict) else []:
+            body = item.get("counter")
+            if body is not None and body.get("table") == TABLE:
+                found[body["name"]] = (int(body.get("packets", 0)), int(body.get("bytes", 0)))
+        return found
 
     def summary(self) -> KernelSummary | None:
         objects: list[dict[str, Json]] = []

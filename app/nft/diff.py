@@ -16,7 +16,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.nft.render import FAMILIES, TABLE, Chain, Fragment, Ruleset, SetDecl, split_name
+from app.nft.ipds import element_of
+from app.nft.render import (
+    FAMILIES,
+    TABLE,
+    Chain,
+    Fragment,
+    ListFragment,
+    Ruleset,
+    SetDecl,
+    split_name,
+)
 
 Json = Any
 Command = dict[str, Json]
@@ -138,13 +148,58 @@ def _diff_fragment(old: Fragment, new: Fragment, batch: _Batch) -> None:
             batch.add_elements.append(_element_command("add", map_name, added))
 
 
-def diff(old: Ruleset, new: Ruleset, *, farms: Iterable[int] | None = None) -> list[Command]:
+ELEMENT_CHUNK = 100_000  # list elements per command (one batch all the same)
+
+
+def _set_element_commands(verb: str, qualified: str, sources: Iterable[str]) -> Iterator[Command]:
+    items = [element_of(text) for text in sorted(sources)]
+    for start in range(0, len(items), ELEMENT_CHUNK):
+        yield _element_command(verb, qualified, items[start : start + ELEMENT_CHUNK])
+
+
+def _diff_list(old: ListFragment, new: ListFragment, batch: _Batch) -> None:
+    """An IPDS list: only the sources that changed are added or deleted."""
+    for name, decl in new.sets.items():
+        before = old.sets.get(name)
+        if before is None:
+            batch.declare.append({"add": {decl.kind: decl.decl}})
+        elif before != decl:
+            batch.delete_objects.append({"delete": {before.kind: _ref(name)}})
+            batch.redeclare.append({"add": {decl.kind: decl.decl}})
+    for name in old.sets.keys() - new.sets.keys():
+        batch.delete_objects.append({"delete": {old.sets[name].kind: _ref(name)}})
+    for name, members in new.members.items():
+        if name not in new.sets:
+            continue
+        redeclared = name in old.sets and old.sets[name] != new.sets[name]
+        had: frozenset[str] = frozenset() if redeclared else old.members.get(name, frozenset())
+        if members is had:
+            continue
+        batch.delete_elements.extend(_set_element_commands("delete", name, had - members))
+        batch.add_elements.extend(_set_element_commands("add", name, members - had))
+
+
+def diff(
+    old: Ruleset,
+    new: Ruleset,
+    *,
+    farms: Iterable[int] | None = None,
+    lists: Iterable[int] | None = None,
+) -> list[Command]:
     """The minimal batch that turns the applied `old` ruleset into `new`.
 
     `farms` names the farms that may differ (the reconciler knows which ones a request
     touched): only those are compared, so a change costs the same at 10 or 10,000 farms.
+    `lists` does the same for IPDS lists (None: compare every one).
     """
     batch = _Batch()
+    empty_list = ListFragment()
+    list_ids = sorted(old.lists.keys() | new.lists.keys()) if lists is None else sorted(set(lists))
+    for list_id in list_ids:
+        before_list = old.lists.get(list_id, empty_list)
+        after_list = new.lists.get(list_id, empty_list)
+        if before_list is not after_list:
+            _diff_list(before_list, after_list, batch)
     empty = Fragment()
     if old.skeleton is not new.skeleton and old.skeleton != new.skeleton:
         _diff_fragment(old.skeleton, new.skeleton, batch)
@@ -175,6 +230,8 @@ def _merged(ruleset: Ruleset) -> Fragment:
 def _set_matches(decl: SetDecl, kernel: KernelSet) -> bool:
     if decl.kind != kernel.kind:
         return False
+    if decl.kind == "counter":
+        return True
     if decl.kind == "ct helper":
         return bool(decl.decl["type"] == kernel.type and decl.decl["protocol"] == kernel.protocol)
     want_type = decl.decl["type"]
@@ -219,7 +276,19 @@ def sync(new: Ruleset, kernel: KernelSummary | None) -> list[Command]:
             batch.redeclare.append({"add": {decl.kind: decl.decl}})
         elif not decl.dynamic:
             batch.flush.append({"flush": {decl.kind: _ref(name)}})
-    for name in sorted(have.sets.keys() - want.sets.keys()):
+    list_sets = {name: decl for lst in new.lists.values() for name, decl in lst.sets.items()}
+    for name in sorted(list_sets):
+        decl = list_sets[name]
+        present = have.sets.get(name)
+        if present is None:
+            batch.declare.append({"add": {decl.kind: decl.decl}})
+        elif not _set_matches(decl, present):
+            batch.delete_objects.append({"delete": {present.kind: _ref(name)}})
+            batch.redeclare.append({"add": {decl.kind: decl.decl}})
+        else:
+            batch.flush.append({"flush": {decl.kind: _ref(name)}})
+    wanted = want.sets.keys() | list_sets.keys()
+    for name in sorted(have.sets.keys() - wanted):
         batch.delete_objects.append({"delete": {have.sets[name].kind: _ref(name)}})
     for name in sorted(want.chains):
         batch.rules.extend(_rule_commands(name, want.chains[name]))
@@ -227,6 +296,9 @@ def sync(new: Ruleset, kernel: KernelSummary | None) -> list[Command]:
         items = [[key, value] for key, value in want.elements[map_name].values()]
         if items:
             batch.add_elements.append(_element_command("add", map_name, items))
+    for lst in new.lists.values():
+        for name, members in sorted(lst.members.items()):
+            batch.add_elements.extend(_set_element_commands("add", name, members))
     return batch.commands()
 
 
@@ -235,10 +307,18 @@ def expected_summary(ruleset: Ruleset) -> KernelSummary:
     merged = _merged(ruleset)
     chains = {name: len(chain.rules) for name, chain in merged.chains.items()}
     sets = {}
+    for lst in ruleset.lists.values():
+        for name, decl in lst.sets.items():
+            sets[name] = KernelSet(
+                kind=decl.kind,
+                type=decl.decl["type"],
+                flags=tuple(decl.decl.get("flags", ())),
+                elements=len(lst.members.get(name, ())),
+            )
     for name, decl in merged.sets.items():
         sets[name] = KernelSet(
             kind=decl.kind,
-            type=decl.decl["type"],
+            type=decl.decl.get("type"),
             map=decl.decl.get("map"),
             flags=tuple(decl.decl.get("flags", ())),
             timeout=decl.decl.get("timeout"),

@@ -80,6 +80,14 @@ class FakeNftAdapter:
     def supported_helpers(self) -> frozenset[str]:
         return frozenset(HELPERS)
 
+    def counters(self) -> dict[str, tuple[int, int]]:
+        prefix = qualified("inet", "")
+        return {
+            name.removeprefix(prefix): (0, 0)
+            for name, s in self.state.sets.items()
+            if s.kind == "counter" and name.startswith(prefix)
+        }
+
     def elements(self, name: str, family: str = "inet") -> dict[str, Json]:
         """Canonical key -> value of one map (tests)."""
         return dict(self.state.sets[qualified(family, name)].elements)
@@ -109,6 +117,15 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
         elif verb == "delete":
             _need(name in state.chains, f"chain {name}")
             del state.chains[name]
+        return
+    if kind == "counter":
+        if verb == "add":
+            state.sets.setdefault(name, _Set(kind, obj))
+        elif verb == "delete":
+            _need(name in state.sets, f"counter {name}")
+            del state.sets[name]
+        else:
+            raise NftError(f"unsupported {verb} counter")
         return
     if kind == "ct helper":
         if verb == "add":

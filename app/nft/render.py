@@ -17,14 +17,17 @@ Layout (see docs/dataplane.md):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.consistent import build_table, table_size
+from app.domain.ipds import ListSpec
 from app.domain.model import HELPERS, BackendSpec, FarmSpec, PortRange
 from app.domain.rules import dispatch_level, leastconn_slots, schedulable, transports_of
+from app.nft import ipds
 
 Json = Any
 
@@ -73,9 +76,18 @@ class Fragment:
 
 
 @dataclass(frozen=True)
+class ListFragment:
+    """One IPDS list: its interval sets and their members (canonical source texts)."""
+
+    sets: dict[str, SetDecl] = field(default_factory=dict)
+    members: dict[str, frozenset[str]] = field(default_factory=dict)  # qualified set -> sources
+
+
+@dataclass(frozen=True)
 class Ruleset:
     skeleton: Fragment
     farms: dict[int, Fragment]
+    lists: dict[int, ListFragment] = field(default_factory=dict)  # IPDS lists by id
 
 
 # -- small JSON builders -------------------------------------------------------------------
@@ -176,9 +188,10 @@ def _dispatch_key(family: int, level: str) -> Json:
     return _payload(ip, "daddr")
 
 
-def render_skeleton(devices: frozenset[str] = frozenset()) -> Fragment:
-    """kernlb's fixed objects, plus one ingress chain per device used by a netdev farm."""
-    inet = _render_inet_skeleton()
+def render_skeleton(devices: frozenset[str] = frozenset(), *, ipds_on: bool = False) -> Fragment:
+    """kernlb's fixed objects, plus one ingress chain per device used by a netdev farm, plus
+    the IPDS base chain and maps while some farm has IPDS rules (none: no per-packet cost)."""
+    inet = _render_inet_skeleton(ipds_on)
     netdev = _render_netdev_skeleton(devices)
     return Fragment(
         chains={**inet.chains, **netdev.chains},
@@ -208,7 +221,11 @@ def _dispatch_map_decls(table_family: str) -> dict[str, SetDecl]:
     return sets
 
 
-def _render_inet_skeleton() -> Fragment:
+def ipds_dispatch_map(name: str) -> str:
+    return f"{ipds.DISPATCH_PREFIX}{name}"
+
+
+def _render_inet_skeleton(ipds_on: bool) -> Fragment:
     sets = _dispatch_map_decls(FAMILY)
     dispatch_rules: list[tuple[Json, ...]] = []
     for family in (4, 6):
@@ -264,6 +281,17 @@ def _render_inet_skeleton() -> Fragment:
                 },
             )
         )
+    ipds_rules: list[tuple[Json, ...]] = []
+    for family in (4, 6) if ipds_on else ():
+        for level in DISPATCH_LEVELS:
+            name = ipds_dispatch_map(DISPATCH_MAPS[(family, level)])
+            ipds_rules.append(
+                ({"vmap": {"key": _dispatch_key(family, level), "data": f"@{name}"}},)
+            )
+            sets[name] = dataclasses.replace(
+                sets[DISPATCH_MAPS[(family, level)]],
+                decl={**sets[DISPATCH_MAPS[(family, level)]].decl, "name": name},
+            )
     slot_rules: list[tuple[Json, ...]] = [
         (_set_ct_mark({"map": {"key": _meta("mark"), "data": "@slots"}}),),
         # The packet mark was scratch space for the slot key: clear it.
@@ -290,6 +318,18 @@ def _render_inet_skeleton() -> Fragment:
         ),
         "slot": Chain(_chain_decl("slot"), tuple(slot_rules)),
     }
+    if ipds_on:
+        # IPDS: every packet to a protected farm, before scheduling (app/nft/ipds.py).
+        chains[ipds.IPDS_CHAIN] = Chain(
+            _chain_decl(
+                ipds.IPDS_CHAIN,
+                type="filter",
+                hook="prerouting",
+                prio=ipds.PRIO_IPDS,
+                policy="accept",
+            ),
+            tuple(ipds_rules),
+        )
     return _qualify(Fragment(chains=chains, sets=sets, elements={}), FAMILY)
 
 
@@ -560,6 +600,8 @@ def render_farm(farm: FarmSpec) -> Fragment:
         }
         sets[name] = SetDecl("ct helper", helper, dynamic=True)
     elements = _dispatch_elements(farm)
+    if ipds.applies(farm):
+        _add_ipds(farm, chains, sets, elements)
     offset = slot_offset(farm.id)
     slot_elements = elements.setdefault("slots", {})
     for index, backend in enumerate(slots):
@@ -579,15 +621,52 @@ def render_farm(farm: FarmSpec) -> Fragment:
     return _qualify(fragment, FAMILY)
 
 
+def _add_ipds(
+    farm: FarmSpec,
+    chains: dict[str, Chain],
+    sets: dict[str, SetDecl],
+    elements: dict[str, dict[str, tuple[Json, Json]]],
+) -> None:
+    chain = ipds.ipds_chain_name(farm.id)
+    chains[chain] = Chain(_chain_decl(chain), ipds.farm_rules(farm))
+    meters, counters = ipds.farm_objects(farm)
+    for name, decl in meters.items():
+        sets[name] = SetDecl("set", decl, dynamic=True)
+    for name, decl in counters.items():
+        sets[name] = SetDecl("counter", decl, dynamic=True)
+    verdict = {"goto": {"target": chain}}
+    for map_name, items in list(_dispatch_elements(farm).items()):
+        elements[ipds_dispatch_map(map_name)] = {
+            key: (item[0], verdict) for key, item in items.items()
+        }
+
+
+def render_list(spec: ListSpec) -> ListFragment:
+    """An IPDS list's two interval sets (one per address family) and their members."""
+    sets: dict[str, SetDecl] = {}
+    members: dict[str, frozenset[str]] = {}
+    for family, sources in ipds.list_members(spec).items():
+        name = qualified(FAMILY, ipds.list_set_name(spec.id, family))
+        sets[name] = SetDecl("set", ipds.list_set_decl(spec.id, family))
+        members[name] = sources
+    return ListFragment(sets=sets, members=members)
+
+
+def ipds_on(farms: Iterable[FarmSpec]) -> bool:
+    """Whether the IPDS base chain is needed: some farm has IPDS rules rendered."""
+    return any(ipds.applies(f) for f in farms)
+
+
 def netdev_devices(farms: Iterable[FarmSpec]) -> frozenset[str]:
     """The devices whose ingress kernlb hooks: those of running DSR/stateless farms."""
     return frozenset(f.device for f in farms if f.running and f.stateless and f.device)
 
 
-def render(farms: list[FarmSpec]) -> Ruleset:
+def render(farms: list[FarmSpec], lists: Iterable[ListSpec] = ()) -> Ruleset:
     return Ruleset(
-        skeleton=render_skeleton(netdev_devices(farms)),
+        skeleton=render_skeleton(netdev_devices(farms), ipds_on=ipds_on(farms)),
         farms={farm.id: render_farm(farm) for farm in sorted(farms, key=lambda f: f.id)},
+        lists={spec.id: render_list(spec) for spec in sorted(lists, key=lambda s: s.id)},
     )
 
 

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from app.db.ipds import all_list_specs, farm_ipds, list_spec
 from app.db.models import Farm
 from app.db.repositories import all_farm_specs, farm_spec
+from app.domain.ipds import IpdsSpec
 from app.domain.model import FarmSpec
 from app.domain.rules import needs_load
 from app.errors import KernelRejected
@@ -34,12 +36,15 @@ from app.nft.adapter import NftAdapter, NftError
 from app.nft.diff import diff, drift, expected_summary, sync
 from app.nft.render import (
     Fragment,
+    ListFragment,
     Ruleset,
     conns_set_name,
+    ipds_on,
     netdev_devices,
     qualified,
     render,
     render_farm,
+    render_list,
     render_skeleton,
 )
 
@@ -55,6 +60,14 @@ class ReconcileStats:
     last_success: float | None = None
     last_duration: float = 0.0
     last_error: str = ""
+
+
+@dataclass
+class ListChange:
+    """Sources added to and removed from one IPDS list by a request."""
+
+    added: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -103,7 +116,13 @@ class Reconciler:
         """The desired state last applied (read-only view)."""
         return self._specs
 
-    def stage(self, session: Session, farm_ids: Iterable[int]) -> None:
+    def stage(
+        self,
+        session: Session,
+        farm_ids: Iterable[int],
+        *,
+        lists: dict[int, ListChange | None] | None = None,
+    ) -> None:
         with self.lock:
             if self._applied is None:
                 raise RuntimeError("reconciler used before the initial sync")
@@ -119,18 +138,22 @@ class Reconciler:
                 else:
                     session.refresh(farm)
                     fresh.append(farm_spec(farm))
+            fresh = _with_ipds(fresh, farm_ipds(session, ids) if ids else {})
+            new_lists = self._stage_lists(session, lists or {})
             for spec in self._observe(fresh):
                 specs[spec.id] = spec
                 farms[spec.id] = render_farm(spec)
             # Only netdev farms decide which ingress chains exist: skip the O(farms) walk
             # over every spec unless one of the touched farms is (or was) one.
             netdev = any(
-                spec.stateless for spec in (*fresh, *(self._specs.get(i) for i in ids)) if spec
+                spec.stateless or spec.ipds
+                for spec in (*fresh, *(self._specs.get(i) for i in ids))
+                if spec
             )
             skeleton = self._skeleton_for(specs) if netdev else self._applied.skeleton
-            new = Ruleset(skeleton=skeleton, farms=farms)
+            new = Ruleset(skeleton=skeleton, farms=farms, lists=new_lists)
             try:
-                self._apply(diff(self._applied, new, farms=ids))
+                self._apply(diff(self._applied, new, farms=ids, lists=(lists or {}).keys()))
             except KernelRejected:
                 # A diff fails when the kernel no longer holds what was applied (someone
                 # edited or flushed it).  If so, go straight from what it holds to `new`.
@@ -142,6 +165,31 @@ class Reconciler:
                 self.stats.repairs += 1
                 self._apply(sync(new, kernel))
             self._staged = _Staged(new, specs)
+
+    def _stage_lists(
+        self, session: Session, changes: dict[int, ListChange | None]
+    ) -> dict[int, ListFragment]:
+        """The IPDS lists after a request: deltas applied to what was applied (a 1,000,000-
+        source list is not read again for one source), or read again when asked."""
+        assert self._applied is not None
+        lists = dict(self._applied.lists)
+        for list_id, change in changes.items():
+            before = lists.get(list_id)
+            if change is None or before is None:
+                spec = list_spec(session, list_id)
+                if spec is None:
+                    lists.pop(list_id, None)
+                else:
+                    lists[list_id] = render_list(spec)
+                continue
+            members = {}
+            for name, sources in before.members.items():
+                family = 6 if name.endswith("-6") else 4
+                added = {s for s in change.added if (":" in s) == (family == 6)}
+                removed = {s for s in change.removed if (":" in s) == (family == 6)}
+                members[name] = (sources - removed) | added if (added or removed) else sources
+            lists[list_id] = ListFragment(sets=before.sets, members=members)
+        return lists
 
     def confirm(self) -> None:
         with self.lock:
@@ -175,9 +223,12 @@ class Reconciler:
     def _skeleton_for(self, specs: dict[int, FarmSpec]) -> Fragment:
         assert self._applied is not None
         devices = netdev_devices(specs.values())
-        if devices == netdev_devices(self._specs.values()):
+        with_ipds = ipds_on(specs.values())
+        if devices == netdev_devices(self._specs.values()) and with_ipds == ipds_on(
+            self._specs.values()
+        ):
             return self._applied.skeleton
-        return render_skeleton(devices)
+        return render_skeleton(devices, ipds_on=with_ipds)
 
     def needs_load(self) -> bool:
         return any(needs_load(spec) for spec in self._specs.values())
@@ -275,7 +326,7 @@ class Reconciler:
                 farms[spec.id] = fragment
                 changed += 1
         if changed:
-            new = Ruleset(skeleton=self._applied.skeleton, farms=farms)
+            new = Ruleset(skeleton=self._applied.skeleton, farms=farms, lists=self._applied.lists)
             self._apply(diff(self._applied, new, farms=[spec.id for spec in chosen]))
             self._applied = new
         self._specs = specs
@@ -285,8 +336,8 @@ class Reconciler:
 
     def full_sync(self) -> None:
         with self.lock, self.session_factory() as session, _no_gc():
-            farms = self._observe(all_farm_specs(session))
-            ruleset = render(farms)
+            farms = self._observe(_with_ipds(all_farm_specs(session), farm_ipds(session)))
+            ruleset = render(farms, all_list_specs(session))
             kernel = self.adapter.summary()
             self._apply(sync(ruleset, kernel))
             self._applied = ruleset
@@ -310,7 +361,8 @@ class Reconciler:
 
     def render_all(self) -> Ruleset:
         with self.session_factory() as session:
-            return render(all_farm_specs(session))
+            farms = _with_ipds(all_farm_specs(session), farm_ipds(session))
+            return render(farms, all_list_specs(session))
 
     def _apply(self, batch: list[dict[str, object]]) -> None:
         started = time.perf_counter()
@@ -323,3 +375,12 @@ class Reconciler:
         self.stats.batches += 1
         self.stats.last_duration = time.perf_counter() - started
         self.stats.last_success = self.clock()
+
+
+def _with_ipds(specs: list[FarmSpec], ipds: dict[int, IpdsSpec]) -> list[FarmSpec]:
+    """Attach each farm's IPDS lists and rules (kept in their own tables) to its spec."""
+    if not ipds:
+        return specs
+    return [
+        dataclasses.replace(spec, ipds=ipds[spec.id]) if spec.id in ipds else spec for spec in specs
+    ]

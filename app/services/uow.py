@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import ZapiError
 from app.net.conntrack import Conntrack
-from app.reconcile.reconciler import Reconciler
+from app.reconcile.reconciler import ListChange, Reconciler
 
 
 @dataclass
@@ -25,9 +25,23 @@ class Work:
     session: Session
     touched: set[int] = field(default_factory=set)
     cut_marks: set[int] = field(default_factory=set)
+    # IPDS lists changed: id -> source texts added and removed, or None = read it again.
+    lists: dict[int, ListChange | None] = field(default_factory=dict)
 
     def touch(self, farm_id: int) -> None:
         self.touched.add(farm_id)
+
+    def touch_list(self, list_id: int) -> None:
+        self.lists[list_id] = None
+
+    def change_list(self, list_id: int, *, added: set[str], removed: set[str]) -> None:
+        """Sources added to or removed from a list: the kernel gets just those elements."""
+        if list_id in self.lists and self.lists[list_id] is None:
+            return
+        change = self.lists.setdefault(list_id, ListChange())
+        assert change is not None
+        change.added |= added
+        change.removed |= removed
 
     def cut(self, *marks: int) -> None:
         self.cut_marks.update(marks)
@@ -71,8 +85,8 @@ class UnitOfWork:
             try:
                 yield work
                 session.flush()
-                if work.touched:
-                    self.reconciler.stage(session, work.touched)
+                if work.touched or work.lists:
+                    self.reconciler.stage(session, work.touched, lists=work.lists)
                 try:
                     session.commit()
                 except Exception:

@@ -1,0 +1,250 @@
+"""IPDS in nftables: per-farm filtering before scheduling (pure, like render.py).
+
+Layout (inet kernlb):
+- base chain `ipds` (filter prerouting, priority -160: after conntrack, before `sched`)
+  looks every packet up in the verdict maps `idisp4*`/`idisp6*` (the same keys as the
+  dispatcher) and jumps with `goto` to the chain `i-<farm id>` of farms that have IPDS rules.
+  Every packet, not only new connections: RST floods and bogus flags arrive on established
+  or invalid flows.  Farms without IPDS have no element there: other farms are unaffected.
+- `i-<farm id>`: whitelists (drop what no allow list holds), blacklists, then the DoS rules.
+  A `drop` is final; the end of the chain returns to the base chain's `accept`, and the
+  packet goes on to `sched`.
+- lists are interval sets `l-<list id>-4` / `l-<list id>-6`, global objects shared by the
+  farms they are attached to; adding or removing a source is one element command.
+- per-source meters are dynamic sets `m-<farm id>-<rule id>` of a fixed size.  When a meter
+  is full the kernel cannot add a new source and the update statement does not match (it
+  would fail open); the next rule catches exactly those sources (`saddr != @meter`) and puts
+  them under one aggregate limit shared by all untracked sources.
+- named counters `x-<farm id>-l<list id>`, `x-<farm id>-allow`, `x-<farm id>-d<rule id>`
+  count what each list and rule dropped; they survive chain refills.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.domain.ipds import METER_TIMEOUT, DosSpec, ListSpec, Source, parse_source
+from app.domain.model import FarmSpec
+
+Json = Any
+
+FAMILY = "inet"
+TABLE = "kernlb"
+PRIO_IPDS = -160
+IPDS_CHAIN = "ipds"
+DISPATCH_PREFIX = "i"  # idisp4 ... beside disp4 ...
+
+# Bogus TCP flag combinations: (mask, value); a packet with flags & mask == value is dropped.
+BOGUS_TCP_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("fin", "syn"), ("fin", "syn")),
+    (("syn", "rst"), ("syn", "rst")),
+    (("fin", "rst"), ("fin", "rst")),
+    (("fin", "ack"), ("fin",)),
+    (("psh", "ack"), ("psh",)),
+    (("urg", "ack"), ("urg",)),
+    (("fin", "syn", "rst", "psh", "ack", "urg"), ()),  # no flag at all
+)
+
+
+def ipds_chain_name(farm_id: int) -> str:
+    return f"i-{farm_id}"
+
+
+def list_set_name(list_id: int, family: int) -> str:
+    return f"l-{list_id}-{family}"
+
+
+def meter_name(farm_id: int, rule_id: int) -> str:
+    return f"m-{farm_id}-{rule_id}"
+
+
+def list_counter_name(farm_id: int, list_id: int) -> str:
+    return f"x-{farm_id}-l{list_id}"
+
+
+def allow_counter_name(farm_id: int) -> str:
+    return f"x-{farm_id}-allow"
+
+
+def rule_counter_name(farm_id: int, rule_id: int) -> str:
+    return f"x-{farm_id}-d{rule_id}"
+
+
+def _ip(family: int) -> str:
+    return "ip" if family == 4 else "ip6"
+
+
+def _saddr(family: int) -> Json:
+    return {"payload": {"protocol": _ip(family), "field": "saddr"}}
+
+
+def _ct_new() -> Json:
+    return {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}}
+
+
+def _counted_drop(counter: str) -> tuple[Json, Json]:
+    return ({"counter": counter}, {"drop": None})
+
+
+def _tcp_flags(mask: tuple[str, ...], value: tuple[str, ...]) -> Json:
+    flags: Json = {"payload": {"protocol": "tcp", "field": "flags"}}
+    right: Json = list(value) if len(value) > 1 else (value[0] if value else 0)
+    mask_json: Json = list(mask) if len(mask) > 1 else mask[0]
+    return {"match": {"op": "==", "left": {"&": [flags, mask_json]}, "right": right}}
+
+
+def _limit(rate: int, burst: int) -> Json:
+    """`limit rate over RATE/second burst BURST packets`: matches what is over the limit."""
+    return {"limit": {"rate": rate, "per": "second", "burst": burst, "inv": True}}
+
+
+def _dos_rules(farm: FarmSpec, dos: DosSpec) -> list[tuple[Json, ...]]:
+    family = farm.family
+    counter = rule_counter_name(farm.id, dos.id)
+    meter = f"@{meter_name(farm.id, dos.id)}"
+    untracked = {"match": {"op": "!=", "left": _saddr(family), "right": meter}}
+    if dos.rule == "bogustcpflags":
+        return [
+            (_tcp_flags(mask, value), *_counted_drop(counter)) for mask, value in BOGUS_TCP_FLAGS
+        ]
+    if dos.rule == "limitfarmsec":
+        return [(_ct_new(), _limit(dos.limit, dos.limit_burst), *_counted_drop(counter))]
+    if dos.rule in ("limitsec", "limitrst"):
+        when = _ct_new() if dos.rule == "limitsec" else _tcp_flags(("rst",), ("rst",))
+        per_source = {
+            "set": {
+                "op": "update",
+                "elem": _saddr(family),
+                "set": meter,
+                "stmt": [_limit(dos.limit, dos.limit_burst)],
+            }
+        }
+        return [
+            (when, per_source, *_counted_drop(counter)),
+            # The meter was full: this source is not tracked; all such sources share one limit.
+            (
+                when,
+                untracked,
+                _limit(dos.aggregate_limit, dos.aggregate_burst),
+                *_counted_drop(counter),
+            ),
+        ]
+    if dos.rule == "limitconns":
+        per_source = {
+            "set": {
+                "op": "add",
+                "elem": _saddr(family),
+                "set": meter,
+                "stmt": [{"ct count": {"val": dos.limit_conns, "inv": True}}],
+            }
+        }
+        return [
+            (_ct_new(), per_source, *_counted_drop(counter)),
+            (
+                _ct_new(),
+                untracked,
+                {"ct count": {"val": dos.aggregate_limit, "inv": True}},
+                *_counted_drop(counter),
+            ),
+        ]
+    raise ValueError(f"unknown DoS rule {dos.rule!r}")
+
+
+def _meter_decl(farm: FarmSpec, dos: DosSpec) -> dict[str, Json]:
+    decl: dict[str, Json] = {
+        "family": FAMILY,
+        "table": TABLE,
+        "name": meter_name(farm.id, dos.id),
+        "type": "ipv4_addr" if farm.family == 4 else "ipv6_addr",
+        "size": dos.meter_size,
+    }
+    if dos.rule != "limitconns":  # connection counts free themselves when connections close
+        decl["flags"] = ["timeout"]
+        decl["timeout"] = METER_TIMEOUT
+    return decl
+
+
+def applies(farm: FarmSpec) -> bool:
+    """IPDS is rendered for running NAT-mode farms (netdev farms are refused by the API)."""
+    return bool(farm.ipds) and farm.running and not farm.stateless
+
+
+def farm_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
+    family = farm.family
+    rules: list[tuple[Json, ...]] = []
+    allow = [ref for ref in farm.ipds.lists if ref.policy == "allow"]
+    if allow:
+        not_listed = [
+            {
+                "match": {
+                    "op": "!=",
+                    "left": _saddr(family),
+                    "right": f"@{list_set_name(ref.id, family)}",
+                }
+            }
+            for ref in allow
+        ]
+        rules.append((*not_listed, *_counted_drop(allow_counter_name(farm.id))))
+    for ref in farm.ipds.lists:
+        if ref.policy == "deny":
+            listed = {
+                "match": {
+                    "op": "==",
+                    "left": _saddr(family),
+                    "right": f"@{list_set_name(ref.id, family)}",
+                }
+            }
+            rules.append((listed, *_counted_drop(list_counter_name(farm.id, ref.id))))
+    for dos in farm.ipds.dos:
+        rules.extend(_dos_rules(farm, dos))
+    return tuple(rules)
+
+
+def farm_objects(farm: FarmSpec) -> tuple[dict[str, dict[str, Json]], dict[str, dict[str, Json]]]:
+    """(meters, counters) of one farm: declarations keyed by bare name."""
+    meters = {
+        meter_name(farm.id, dos.id): _meter_decl(farm, dos)
+        for dos in farm.ipds.dos
+        if dos.rule in ("limitconns", "limitrst", "limitsec")
+    }
+    counters: dict[str, dict[str, Json]] = {}
+    names = [list_counter_name(farm.id, ref.id) for ref in farm.ipds.lists if ref.policy == "deny"]
+    if any(ref.policy == "allow" for ref in farm.ipds.lists):
+        names.append(allow_counter_name(farm.id))
+    names.extend(rule_counter_name(farm.id, dos.id) for dos in farm.ipds.dos)
+    for name in names:
+        counters[name] = {"family": FAMILY, "table": TABLE, "name": name}
+    return meters, counters
+
+
+# -- lists ----------------------------------------------------------------------------------
+
+
+def list_set_decl(list_id: int, family: int) -> dict[str, Json]:
+    return {
+        "family": FAMILY,
+        "table": TABLE,
+        "name": list_set_name(list_id, family),
+        "type": "ipv4_addr" if family == 4 else "ipv6_addr",
+        "flags": ["interval"],
+    }
+
+
+def element_of(text: str) -> Json:
+    """A source's set element: an address, or a prefix."""
+    addr, _, length = text.partition("/")
+    if not length:
+        return addr
+    return {"prefix": {"addr": addr, "len": int(length)}}
+
+
+def list_members(spec: ListSpec) -> dict[int, frozenset[str]]:
+    return {family: spec.members.get(family, frozenset()) for family in (4, 6)}
+
+
+def source_family(text: str) -> int:
+    return 6 if ":" in text else 4
+
+
+def parse_member(text: str) -> Source:
+    return parse_source(text)
