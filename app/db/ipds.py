@@ -123,25 +123,10 @@ def next_source_id(session: Session, list_id: int) -> int:
     return 0 if top is None else int(top) + 1
 
 
-def overlapping(
-    session: Session, list_id: int, family: int, first: str, last: str
-) -> IpdsSource | None:
-    """An entry of the list whose range meets [first, last] (stored ranges never overlap,
-    so the entry starting last at or before `last` is the only candidate besides those
-    starting inside the range)."""
-    candidate = session.scalars(
-        select(IpdsSource)
-        .where(
-            IpdsSource.list_id == list_id,
-            IpdsSource.family == family,
-            IpdsSource.first <= last,
-        )
-        .order_by(IpdsSource.first.desc())
-        .limit(1)
+def source_by_text(session: Session, list_id: int, text: str) -> IpdsSource | None:
+    return session.scalars(
+        select(IpdsSource).where(IpdsSource.list_id == list_id, IpdsSource.source == text)
     ).first()
-    if candidate is not None and candidate.last >= first:
-        return candidate
-    return None
 
 
 def farms_using_list(session: Session, list_id: int) -> list[int]:

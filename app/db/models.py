@@ -9,7 +9,6 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     MetaData,
     String,
@@ -166,12 +165,12 @@ class IpdsList(Base):
 
 
 class IpdsSource(Base):
-    """One address or CIDR of a list; `first`/`last` (fixed-width hex) find overlaps."""
+    """One address or CIDR of a list (canonical text; overlapping sources are allowed)."""
 
     __tablename__ = "ipds_source"
     __table_args__ = (
         UniqueConstraint("list_id", "zapi_id"),
-        Index("ix_ipds_source_range", "list_id", "family", "first"),
+        UniqueConstraint("list_id", "source", name="uq_ipds_source_list_id_source"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -179,8 +178,6 @@ class IpdsSource(Base):
     zapi_id: Mapped[int] = mapped_column(Integer)  # the id clients see, stable per list
     source: Mapped[str] = mapped_column(String(64))  # canonical text
     family: Mapped[int] = mapped_column(Integer)
-    first: Mapped[str] = mapped_column(String(32))
-    last: Mapped[str] = mapped_column(String(32))
 
 
 class IpdsDos(Base):

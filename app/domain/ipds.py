@@ -81,9 +81,11 @@ def parse_source(value: str) -> Source:
     )
 
 
-def range_key(value: int) -> str:
-    """Fixed-width text of an address, so the database orders addresses of a family."""
-    return f"{value:032x}"
+def prefix_of(text: str) -> tuple[int, int, str]:
+    """(family, prefix length, network address) of a canonical source text."""
+    addr, _, length = text.partition("/")
+    family = 6 if ":" in addr else 4
+    return family, int(length) if length else (32 if family == 4 else 128), addr
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class ListRef:
     id: int
     name: str
     policy: str
+    # (family, prefix length) of the sources the list holds: one kernel set each.  Filled by
+    # the reconciler from the list's rendered sets, so farm rules look up only those.
+    shape: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

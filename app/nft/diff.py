@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.nft.ipds import element_of
 from app.nft.render import (
     FAMILIES,
     TABLE,
@@ -152,7 +151,7 @@ ELEMENT_CHUNK = 100_000  # list elements per command (one batch all the same)
 
 
 def _set_element_commands(verb: str, qualified: str, sources: Iterable[str]) -> Iterator[Command]:
-    items = [element_of(text) for text in sorted(sources)]
+    items = sorted(sources)
     for start in range(0, len(items), ELEMENT_CHUNK):
         yield _element_command(verb, qualified, items[start : start + ELEMENT_CHUNK])
 

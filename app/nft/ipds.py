@@ -21,9 +21,10 @@ Layout (inet kernlb):
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
-from app.domain.ipds import METER_TIMEOUT, DosSpec, ListSpec, Source, parse_source
+from app.domain.ipds import METER_TIMEOUT, DosSpec, ListRef, ListSpec, prefix_of
 from app.domain.model import FarmSpec
 
 Json = Any
@@ -48,10 +49,6 @@ BOGUS_TCP_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 
 def ipds_chain_name(farm_id: int) -> str:
     return f"i-{farm_id}"
-
-
-def list_set_name(list_id: int, family: int) -> str:
-    return f"l-{list_id}-{family}"
 
 
 def meter_name(farm_id: int, rule_id: int) -> str:
@@ -174,27 +171,13 @@ def farm_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
     rules: list[tuple[Json, ...]] = []
     allow = [ref for ref in farm.ipds.lists if ref.policy == "allow"]
     if allow:
-        not_listed = [
-            {
-                "match": {
-                    "op": "!=",
-                    "left": _saddr(family),
-                    "right": f"@{list_set_name(ref.id, family)}",
-                }
-            }
-            for ref in allow
-        ]
+        # In none of the allow lists' sets (no set at all: nobody is listed, all dropped).
+        not_listed = [m for ref in allow for m in _list_matches(ref, family, "!=")]
         rules.append((*not_listed, *_counted_drop(allow_counter_name(farm.id))))
     for ref in farm.ipds.lists:
         if ref.policy == "deny":
-            listed = {
-                "match": {
-                    "op": "==",
-                    "left": _saddr(family),
-                    "right": f"@{list_set_name(ref.id, family)}",
-                }
-            }
-            rules.append((listed, *_counted_drop(list_counter_name(farm.id, ref.id))))
+            counted = _counted_drop(list_counter_name(farm.id, ref.id))
+            rules.extend((listed, *counted) for listed in _list_matches(ref, family, "=="))
     for dos in farm.ipds.dos:
         rules.extend(_dos_rules(farm, dos))
     return tuple(rules)
@@ -218,33 +201,55 @@ def farm_objects(farm: FarmSpec) -> tuple[dict[str, dict[str, Json]], dict[str, 
 
 
 # -- lists ----------------------------------------------------------------------------------
+#
+# One plain hash set per (family, prefix length) present in the list, holding network
+# addresses; a packet is looked up with its source masked to each length.  Not an interval
+# set: libnftables 1.0.6 reads back every element of every interval set in the ruleset before
+# any batch that adds or deletes an element, so one 100,000-entry interval set made every
+# kernlb change take seconds (measured); hash sets are never read back.  Overlapping sources
+# are fine (they live in different sets).
 
 
-def list_set_decl(list_id: int, family: int) -> dict[str, Json]:
+def list_set_name(list_id: int, family: int, length: int) -> str:
+    return f"l-{list_id}-{family}-{length}"
+
+
+def list_set_decl(list_id: int, family: int, length: int) -> dict[str, Json]:
     return {
         "family": FAMILY,
         "table": TABLE,
-        "name": list_set_name(list_id, family),
+        "name": list_set_name(list_id, family, length),
         "type": "ipv4_addr" if family == 4 else "ipv6_addr",
-        "flags": ["interval"],
     }
 
 
-def element_of(text: str) -> Json:
-    """A source's set element: an address, or a prefix."""
-    addr, _, length = text.partition("/")
-    if not length:
-        return addr
-    return {"prefix": {"addr": addr, "len": int(length)}}
+def list_sets(spec: ListSpec) -> dict[tuple[int, int], frozenset[str]]:
+    """(family, prefix length) -> network addresses of the list."""
+    found: dict[tuple[int, int], set[str]] = {}
+    for sources in spec.members.values():
+        for text in sources:
+            family, length, addr = prefix_of(text)
+            found.setdefault((family, length), set()).add(addr)
+    return {key: frozenset(addrs) for key, addrs in found.items()}
 
 
-def list_members(spec: ListSpec) -> dict[int, frozenset[str]]:
-    return {family: spec.members.get(family, frozenset()) for family in (4, 6)}
+def _masked_saddr(family: int, length: int) -> Json:
+    saddr = _saddr(family)
+    if length == (32 if family == 4 else 128):
+        return saddr
+    mask = ipaddress.ip_network(f"{'0.0.0.0' if family == 4 else '::'}/{length}").netmask
+    return {"&": [saddr, str(mask)]}
 
 
-def source_family(text: str) -> int:
-    return 6 if ":" in text else 4
-
-
-def parse_member(text: str) -> Source:
-    return parse_source(text)
+def _list_matches(ref: ListRef, family: int, op: str) -> list[Json]:
+    return [
+        {
+            "match": {
+                "op": op,
+                "left": _masked_saddr(family, length),
+                "right": f"@{list_set_name(ref.id, family, length)}",
+            }
+        }
+        for fam, length in ref.shape
+        if fam == family
+    ]

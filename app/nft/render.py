@@ -642,14 +642,23 @@ def _add_ipds(
 
 
 def render_list(spec: ListSpec) -> ListFragment:
-    """An IPDS list's two interval sets (one per address family) and their members."""
+    """An IPDS list: one hash set per (family, prefix length) it holds, with its members."""
     sets: dict[str, SetDecl] = {}
     members: dict[str, frozenset[str]] = {}
-    for family, sources in ipds.list_members(spec).items():
-        name = qualified(FAMILY, ipds.list_set_name(spec.id, family))
-        sets[name] = SetDecl("set", ipds.list_set_decl(spec.id, family))
-        members[name] = sources
+    for (family, length), addrs in sorted(ipds.list_sets(spec).items()):
+        name = qualified(FAMILY, ipds.list_set_name(spec.id, family, length))
+        sets[name] = SetDecl("set", ipds.list_set_decl(spec.id, family, length))
+        members[name] = addrs
     return ListFragment(sets=sets, members=members)
+
+
+def list_shape(fragment: ListFragment) -> tuple[tuple[int, int], ...]:
+    """(family, prefix length) of each set of a rendered list (names `l-ID-FAMILY-LENGTH`)."""
+    shape = []
+    for name in fragment.sets:
+        _, _, family, length = split_name(name)[1].split("-")
+        shape.append((int(family), int(length)))
+    return tuple(sorted(shape))
 
 
 def ipds_on(farms: Iterable[FarmSpec]) -> bool:

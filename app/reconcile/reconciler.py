@@ -27,19 +27,22 @@ from sqlalchemy.orm import Session
 from app.db.ipds import all_list_specs, farm_ipds, list_spec
 from app.db.models import Farm
 from app.db.repositories import all_farm_specs, farm_spec
-from app.domain.ipds import IpdsSpec
+from app.domain.ipds import IpdsSpec, prefix_of
 from app.domain.model import FarmSpec
 from app.domain.rules import needs_load
 from app.errors import KernelRejected
 from app.net.neighbours import NeighbourBook
 from app.nft.adapter import NftAdapter, NftError
 from app.nft.diff import diff, drift, expected_summary, sync
+from app.nft.ipds import list_set_decl, list_set_name
 from app.nft.render import (
     Fragment,
     ListFragment,
     Ruleset,
+    SetDecl,
     conns_set_name,
     ipds_on,
+    list_shape,
     netdev_devices,
     qualified,
     render,
@@ -140,6 +143,19 @@ class Reconciler:
                     fresh.append(farm_spec(farm))
             fresh = _with_ipds(fresh, farm_ipds(session, ids) if ids else {})
             new_lists = self._stage_lists(session, lists or {})
+            reshaped = {
+                list_id
+                for list_id in (lists or {})
+                if list_shape(new_lists.get(list_id, ListFragment()))
+                != list_shape(self._applied.lists.get(list_id, ListFragment()))
+            }
+            if reshaped:
+                # A list gained or lost a prefix length: the farms using it look up other sets.
+                for spec in self._specs.values():
+                    if spec.id not in ids and any(r.id in reshaped for r in spec.ipds.lists):
+                        ids.add(spec.id)
+                        fresh.append(spec)
+            fresh = self._with_shapes(fresh, new_lists)
             for spec in self._observe(fresh):
                 specs[spec.id] = spec
                 farms[spec.id] = render_farm(spec)
@@ -182,14 +198,40 @@ class Reconciler:
                 else:
                     lists[list_id] = render_list(spec)
                 continue
-            members = {}
-            for name, sources in before.members.items():
-                family = 6 if name.endswith("-6") else 4
-                added = {s for s in change.added if (":" in s) == (family == 6)}
-                removed = {s for s in change.removed if (":" in s) == (family == 6)}
-                members[name] = (sources - removed) | added if (added or removed) else sources
-            lists[list_id] = ListFragment(sets=before.sets, members=members)
+            sets = dict(before.sets)
+            members = dict(before.members)
+            for texts, adding in ((change.removed, False), (change.added, True)):
+                touched: dict[str, set[str]] = {}
+                for text in texts:
+                    family, length, addr = prefix_of(text)
+                    name = qualified("inet", list_set_name(list_id, family, length))
+                    touched.setdefault(name, set()).add(addr)
+                    if name not in sets:
+                        sets[name] = SetDecl("set", list_set_decl(list_id, family, length))
+                for name, addrs in touched.items():
+                    had = members.get(name, frozenset())
+                    members[name] = (had | addrs) if adding else (had - addrs)
+            for name in [n for n, m in members.items() if not m]:
+                # No source of that length left: the set goes (and the rules looking it up).
+                members.pop(name)
+                sets.pop(name, None)
+            lists[list_id] = ListFragment(sets=sets, members=members)
         return lists
+
+    def _with_shapes(
+        self, specs: Iterable[FarmSpec], lists: dict[int, ListFragment]
+    ) -> list[FarmSpec]:
+        """Farms' list references with the (family, length) sets their lists now have."""
+        out = []
+        for spec in specs:
+            if spec.ipds.lists:
+                refs = tuple(
+                    dataclasses.replace(ref, shape=list_shape(lists.get(ref.id, ListFragment())))
+                    for ref in spec.ipds.lists
+                )
+                spec = dataclasses.replace(spec, ipds=dataclasses.replace(spec.ipds, lists=refs))
+            out.append(spec)
+        return out
 
     def confirm(self) -> None:
         with self.lock:
@@ -336,8 +378,12 @@ class Reconciler:
 
     def full_sync(self) -> None:
         with self.lock, self.session_factory() as session, _no_gc():
-            farms = self._observe(_with_ipds(all_farm_specs(session), farm_ipds(session)))
-            ruleset = render(farms, all_list_specs(session))
+            list_specs = all_list_specs(session)
+            shapes = {spec.id: render_list(spec) for spec in list_specs}
+            farms = self._observe(
+                self._with_shapes(_with_ipds(all_farm_specs(session), farm_ipds(session)), shapes)
+            )
+            ruleset = render(farms, list_specs)
             kernel = self.adapter.summary()
             self._apply(sync(ruleset, kernel))
             self._applied = ruleset
@@ -361,8 +407,12 @@ class Reconciler:
 
     def render_all(self) -> Ruleset:
         with self.session_factory() as session:
-            farms = _with_ipds(all_farm_specs(session), farm_ipds(session))
-            return render(farms, all_list_specs(session))
+            list_specs = all_list_specs(session)
+            shapes = {spec.id: render_list(spec) for spec in list_specs}
+            farms = self._with_shapes(
+                _with_ipds(all_farm_specs(session), farm_ipds(session)), shapes
+            )
+            return render(farms, list_specs)
 
     def _apply(self, batch: list[dict[str, object]]) -> None:
         started = time.perf_counter()

@@ -7,7 +7,6 @@ the kernel as that one element, whatever the list's size.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,6 @@ from app.domain.ipds import (
     SYSTEM_DOS_RULES,
     Source,
     parse_source,
-    range_key,
 )
 from app.errors import BadRequest, NotFound
 from app.nft import ipds as nft_ipds
@@ -67,20 +65,7 @@ def _source_row(list_id: int, zapi_id: int, source: Source) -> dict[str, Any]:
         "zapi_id": zapi_id,
         "source": source.text,
         "family": source.family,
-        "first": range_key(source.first),
-        "last": range_key(source.last),
     }
-
-
-def _no_overlaps(sources: list[Source], description: str) -> None:
-    ordered = sorted(sources, key=lambda s: (s.family, s.first))
-    for before, after in itertools.pairwise(ordered):
-        if before.family == after.family and after.first <= before.last:
-            raise BadRequest(
-                f"The parameter sources has not a valid value: {after.text} overlaps "
-                f"{before.text}.",
-                description=description,
-            )
 
 
 class IpdsService:
@@ -185,7 +170,6 @@ class IpdsService:
                     "The parameter sources has not a valid value: a source is repeated.",
                     description=description,
                 )
-            _no_overlaps(parsed, description)
         with self.uow.write(description) as work:
             row = self._list(work.session, name, description)
             if data.policy is not None and data.policy != row.policy:
@@ -230,20 +214,8 @@ class IpdsService:
         source = _bad_source(data.source, "source", description)
         with self.uow.write(description) as work:
             row = self._list(work.session, name, description)
-            clash = q.overlapping(
-                work.session,
-                row.id,
-                source.family,
-                range_key(source.first),
-                range_key(source.last),
-            )
-            if clash is not None:
-                if clash.source == source.text:
-                    raise BadRequest(f"The source {source.text} already exists in the list {name}.")
-                raise BadRequest(
-                    f"The parameter source has not a valid value: {source.text} overlaps "
-                    f"{clash.source}, already in the list {name}."
-                )
+            if q.source_by_text(work.session, row.id, source.text) is not None:
+                raise BadRequest(f"The source {source.text} already exists in the list {name}.")
             zapi_id = q.next_source_id(work.session, row.id)
             work.session.execute(insert(IpdsSource), [_source_row(row.id, zapi_id, source)])
             work.change_list(row.id, added={source.text}, removed=set())

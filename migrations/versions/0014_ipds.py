@@ -48,8 +48,6 @@ def upgrade() -> None:
         sa.Column("zapi_id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("family", sa.Integer(), nullable=False),
-        sa.Column("first", sa.String(length=32), nullable=False),
-        sa.Column("last", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
             ["list_id"],
             ["ipds_list.id"],
@@ -58,8 +56,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ipds_source")),
         sa.UniqueConstraint("list_id", "zapi_id", name=op.f("uq_ipds_source_list_id")),
+        sa.UniqueConstraint("list_id", "source", name="uq_ipds_source_list_id_source"),
     )
-    op.create_index("ix_ipds_source_range", "ipds_source", ["list_id", "family", "first"])
     op.create_table(
         "ipds_farm_list",
         sa.Column("farm_id", sa.Integer(), nullable=False),
@@ -98,7 +96,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("ipds_farm_dos")
     op.drop_table("ipds_farm_list")
-    op.drop_index("ix_ipds_source_range", table_name="ipds_source")
     op.drop_table("ipds_source")
     op.drop_table("ipds_dos")
     op.drop_table("ipds_list")

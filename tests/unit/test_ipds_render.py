@@ -49,53 +49,43 @@ def test_full_meter_sources_fall_under_the_aggregate_limit() -> None:
 
 
 def test_whitelists_and_blacklists_order() -> None:
-    lists = (ListRef(1, "bad", "deny"), ListRef(2, "good", "allow"), ListRef(4, "ok2", "allow"))
+    lists = (
+        ListRef(1, "bad", "deny", shape=((4, 24), (4, 32), (6, 64))),
+        ListRef(2, "good", "allow", shape=((4, 32),)),
+        ListRef(4, "ok2", "allow", shape=((4, 16),)),
+    )
     farm = dataclasses.replace(FARM, ipds=IpdsSpec(lists=lists))
-    allow, deny = render([farm]).farms[3].chains["inet/i-3"].rules
-    # Dropped only when in none of the allow lists; counted apart from blacklist drops.
-    assert [m["match"]["right"] for m in allow[:2]] == ["@l-2-4", "@l-4-4"]
-    assert allow[2] == {"counter": "x-3-allow"}
-    assert deny[0]["match"]["right"] == "@l-1-4" and deny[1] == {"counter": "x-3-l1"}
+    allow, deny24, deny32 = render([farm]).farms[3].chains["inet/i-3"].rules
+    # Dropped only when in none of the allow lists' sets; counted apart from blacklist drops.
+    saddr = {"payload": {"protocol": "ip", "field": "saddr"}}
+    assert allow == (
+        {"match": {"op": "!=", "left": saddr, "right": "@l-2-4-32"}},
+        {"match": {"op": "!=", "left": {"&": [saddr, "255.255.0.0"]}, "right": "@l-4-4-16"}},
+        {"counter": "x-3-allow"},
+        {"drop": None},
+    )
+    assert deny24[0]["match"] == {
+        "op": "==",
+        "left": {"&": [saddr, "255.255.255.0"]},
+        "right": "@l-1-4-24",
+    }
+    assert deny32[0]["match"]["right"] == "@l-1-4-32" and deny32[1] == {"counter": "x-3-l1"}
 
 
 def test_list_changes_are_element_deltas() -> None:
-    before = ListSpec(id=1, name="bad", policy="deny", members={4: frozenset({"198.18.0.0/24"})})
+    before = ListSpec(
+        id=1, name="bad", policy="deny", members={4: frozenset({"198.18.0.0/24", "198.18.0.9"})}
+    )
     after = dataclasses.replace(
-        before, members={4: frozenset({"198.18.1.1"}), 6: frozenset({"2001:2::/48"})}
+        before, members={4: frozenset({"198.18.1.1", "198.18.0.9"}), 6: frozenset({"2001:2::/48"})}
     )
     old, new = render([], [before]), render([], [after])
-    batch = diff(old, new, farms=[], lists=[1])
-    assert batch == [
-        {
-            "delete": {
-                "element": {
-                    "family": "inet",
-                    "table": "kernlb",
-                    "name": "l-1-4",
-                    "elem": [{"prefix": {"addr": "198.18.0.0", "len": 24}}],
-                }
-            }
-        },
-        {
-            "add": {
-                "element": {
-                    "family": "inet",
-                    "table": "kernlb",
-                    "name": "l-1-4",
-                    "elem": ["198.18.1.1"],
-                }
-            }
-        },
-        {
-            "add": {
-                "element": {
-                    "family": "inet",
-                    "table": "kernlb",
-                    "name": "l-1-6",
-                    "elem": [{"prefix": {"addr": "2001:2::", "len": 48}}],
-                }
-            }
-        },
+    ref = {"family": "inet", "table": "kernlb"}
+    assert diff(old, new, farms=[], lists=[1]) == [
+        {"add": {"set": {**ref, "name": "l-1-6-48", "type": "ipv6_addr"}}},
+        {"delete": {"set": {**ref, "name": "l-1-4-24"}}},
+        {"add": {"element": {**ref, "name": "l-1-4-32", "elem": ["198.18.1.1"]}}},
+        {"add": {"element": {**ref, "name": "l-1-6-48", "elem": ["2001:2::"]}}},
     ]
     assert diff(new, new, farms=[], lists=[1]) == []
 
