@@ -15,8 +15,8 @@ diff and libnftables adapter (the code the reconciler runs):
 - one unrelated element change (a map element, as a farm change sends) with and without the
   large list in the ruleset.
 
-Sources: half single addresses, half /30 networks, in 10.0.0.0/8 (never routed: the set only
-has to hold them).
+Sources: half single addresses, half /30 networks, in 10.0.0.0/8 (never routed: the sets only
+have to hold them): two hash sets, one per prefix length.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -93,7 +94,7 @@ def run(sizes: list[int], reps: int) -> None:
         batch = diff(empty, new, farms=[], lists=[spec.id])
         build = time.perf_counter() - started
         load = timed(lambda batch=batch: adapter.apply(batch))
-        set_name = f"l-{spec.id}-4"
+        set_name = f"l-{spec.id}-4-32"
 
         def one(verb: str, i: int, set_name: str = set_name) -> None:
             element = {
@@ -119,7 +120,7 @@ def run(sizes: list[int], reps: int) -> None:
                 {"delete": {"set": {"family": "inet", "table": "kernlb", "name": set_name}}},
                 {
                     "delete": {
-                        "set": {"family": "inet", "table": "kernlb", "name": f"l-{spec.id}-6"}
+                        "set": {"family": "inet", "table": "kernlb", "name": f"l-{spec.id}-4-30"}
                     }
                 },
             ]
@@ -133,6 +134,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     ns = f"kbi{os.getpid()}"
+    # SIGTERM unwinds like Ctrl-C, so the namespace is deleted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     subprocess.run(["ip", "netns", "add", ns], check=True)
     failure: list[BaseException] = []
 

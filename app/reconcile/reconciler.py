@@ -53,6 +53,9 @@ from app.nft.render import (
 
 log = logging.getLogger(__name__)
 
+# Above this many IPDS list sources the periodic drift check is skipped (see check_drift).
+DRIFT_CHECK_MAX_LIST_SOURCES = 50_000
+
 
 @dataclass
 class ReconcileStats:
@@ -112,6 +115,7 @@ class Reconciler:
         self._staged: _Staged | None = None
         self._load: dict[int, int] = {}  # backend mark -> active connections (conntrack)
         self._unreachable: frozenset[int] = frozenset()  # marks of backends unreachable at L2
+        self._drift_skipped = False
 
     # -- per request -----------------------------------------------------------------------
 
@@ -398,6 +402,21 @@ class Reconciler:
             if self._applied is None:
                 self.full_sync()
                 return []
+            sources = sum(
+                len(m) for lst in self._applied.lists.values() for m in lst.members.values()
+            )
+            if sources > DRIFT_CHECK_MAX_LIST_SOURCES:
+                # libnftables 1.0.6 lists every set element to list a table: with large IPDS
+                # lists one check takes tens of seconds under the apply lock.  Skip it.
+                if not self._drift_skipped:
+                    log.warning(
+                        "periodic drift check skipped: IPDS lists hold %d sources (> %d)",
+                        sources,
+                        DRIFT_CHECK_MAX_LIST_SOURCES,
+                    )
+                self._drift_skipped = True
+                return []
+            self._drift_skipped = False
             problems = drift(expected_summary(self._applied), self.adapter.summary())
             if problems:
                 log.warning("nftables drift, repairing from the database: %s", "; ".join(problems))
