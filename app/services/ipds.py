@@ -383,9 +383,11 @@ class IpdsService:
         with self.uow.read() as session:
             farm = self._farm(session, farm_name, f"Get IPDS rules of {farm_name}")
             spec = q.farm_ipds(session, [farm.id]).get(farm.id)
+            # Rules kept from before a switch to dsr/stateless_dnat are not enforced there.
+            status = "down" if farm.nattype in ("dsr", "stateless_dnat") else "up"
         return {
-            "blacklists": [{"name": r.name, "status": "up"} for r in spec.lists] if spec else [],
-            "dos": [{"name": d.name, "status": "up"} for d in spec.dos] if spec else [],
+            "blacklists": [{"name": r.name, "status": status} for r in spec.lists] if spec else [],
+            "dos": [{"name": d.name, "status": status} for d in spec.dos] if spec else [],
             "rbl": [],
             "waf": [],
         }

@@ -403,10 +403,15 @@ def test_bad_input_is_refused_and_the_kernel_is_unchanged(
     assert _kernel(nft) == before
 
 
-def test_netdev_farms_are_refused(client: TestClient) -> None:
+def test_netdev_farms_are_refused(client: TestClient, nft: FakeNftAdapter) -> None:
     create_farm(client)
-    assert client.put(url("/farms/web"), json={"nattype": "dsr"}).status_code == 200
     _post(client, "/ipds/dos", {"name": "flags", "rule": "bogustcpflags"})
+    _post(client, "/ipds/dos", {"name": "early", "rule": "bogustcpflags"})
+    _post(client, "/farms/web/ipds/dos", {"name": "early"}, 200)
+    assert client.put(url("/farms/web"), json={"nattype": "dsr"}).status_code == 200
+    # Kept, shown as not enforced, and gone from the kernel.
+    assert get_farm(client)["ipds"]["dos"] == [{"name": "early", "status": "down"}]
+    assert not any(name.startswith("inet/i-") for name in nft.state.chains)
     expect(
         client.post(url("/farms/web/ipds/dos"), json={"name": "flags"}),
         400,
