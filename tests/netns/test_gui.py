@@ -271,6 +271,48 @@ def test_operator_story(
 
     browser.run(health_interfaces_settings)
     assert api.request("GET", "/interfaces/virtual").expect(200)["interfaces"] == []
+    for conn in held:
+        conn.close()
+
+    def farm_and_backend_actions(b: Browser) -> None:
+        b.driver.get(ORIGIN + "/gui/#/farms/web")
+        b.visible(backend_row(2))
+        b.click("#farm-stop")
+        b.text_of("#farm-status", "down")
+        b.click("#farm-start")
+        b.text_of("#farm-status", "maintenance")  # backend 1 is still drained
+        b.click("#farm-restart")
+        b.wait().until(lambda d: "web: restart done." in d.find_element("id", "toasts").text)
+        b.click(f'{backend_row(1)} button[aria-label="Put backend 1 up"]')
+        b.text_of(backend_row(1) + " .badge", "up")
+        b.click(f'{backend_row(1)} button[aria-label="Cut backend 1"]')
+        b.text_of(backend_row(1) + " .badge", "maintenance")
+        b.click(f'{backend_row(1)} button[aria-label="Put backend 1 up"]')
+        b.text_of(backend_row(1) + " .badge", "up")
+        b.text_of("#farm-status", "up")
+        # Edit: the dialog holds the backend's values; a bad weight gets the API's message.
+        b.click(f'{backend_row(2)} button[aria-label="Edit backend 2"]')
+        weight = b.visible("dialog[open] [name=weight]")
+        assert weight.get_attribute("value") == "1"
+        weight.clear()
+        weight.send_keys("12")
+        b.click("dialog[open] button[type=submit]")
+        b.text_of(
+            'dialog[open] [data-field="weight"] .field-error',
+            "Invalid backend weight value, please insert a value form 1 to 9.",
+        )
+        weight.clear()
+        weight.send_keys("3")
+        b.click("dialog[open] button[type=submit]")
+        b.gone("dialog[open]")
+        b.text_of(backend_row(2) + " td:nth-child(4)", "3")
+        b.click(f'{backend_row(0)} button[aria-label="Delete backend 0"]')
+        b.click("dialog[open] button[type=submit]")
+        b.wait().until(lambda d: not d.find_elements("css selector", backend_row(0)))
+
+    browser.run(farm_and_backend_actions)
+    backends = api.get_farm("web")["backends"]
+    assert [(b["id"], b["status"], b["weight"]) for b in backends] == [(1, "up", 1), (2, "up", 3)]
 
     def delete_farm(b: Browser) -> None:
         b.driver.get(ORIGIN + "/gui/#/farms/web")
@@ -284,8 +326,6 @@ def test_operator_story(
 
     browser.run(delete_farm)
     assert api.request("GET", "/farms").expect(200)["params"] == []
-    for conn in held:
-        conn.close()
 
     def rotate_key_and_sign_out(b: Browser) -> None:
         b.click('a[data-nav="settings"]')

@@ -123,7 +123,10 @@ export function mount(main) {
           try {
             const body = await get(farmPath(name));
             details.set(name, { at: Date.now(), params: body.params });
-          } catch { /* deleted meanwhile: the next tick drops it */ }
+          } catch {
+            // Deleted meanwhile (the next tick drops it) or unreadable: retry after the TTL.
+            details.set(name, { at: Date.now(), params: null });
+          }
         }));
       }
     } finally { loading = false; }
