@@ -16,7 +16,10 @@ export function mount(main) {
     main.append(h('section', { class: 'panel', id: `sec-${s.id}`, 'aria-labelledby': `h-${s.id}` },
       h('div', { class: 'panel-head' }, h('h2', { id: `h-${s.id}`, text: s.title }), h('code', { class: 'muted', text: s.path })), body));
     get(s.path).then((data) => body.replaceChildren(render(data))).catch((err) => {
-      body.replaceChildren(h('p', { class: 'notice', text: err.status === 404
+      // ZAPI's unknown-route 404 says "Request not found: PATH"; any other answer (e.g. "This
+      // node is not in a cluster ...") is the feature's own word and is shown as it is.
+      const unserved = err.status === 404 && /^Request not found/.test(err.message);
+      body.replaceChildren(h('p', { class: 'notice', text: unserved
         ? `This kernlb does not serve ${s.path} yet: ${s.what} will show here once it does.`
         : err.message }));
     });
