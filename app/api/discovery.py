@@ -19,7 +19,7 @@ from app import __version__
 from app.api.deps import FarmsDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
-from app.api.v40 import new_router
+from app.api.v40.base import new_router
 from app.services.fg_objects import FgObjectService
 from app.services.interfaces import InterfaceService
 

@@ -234,13 +234,15 @@ class FgAttach40(Model40):
 
 class VirtualCreate40(Model40):
     name: Annotated[str, _p(required=True, non_blank=True)] = Field(examples=["eth0:vip1"])
-    ip: Annotated[str, _p(required=True, non_blank=True, valid_format="ip_addr")] = Field(
-        examples=["198.18.4.20"]
-    )
+    ip: Annotated[
+        str, _p(required=True, non_blank=True, valid_format="ip_addr", format_check=_is_ip)
+    ] = Field(examples=["198.18.4.20"])
 
 
 class VirtualModify40(Model40):
-    ip: Annotated[str | None, _p(non_blank=True, valid_format="ip_addr")] = None
+    ip: Annotated[str | None, _p(non_blank=True, valid_format="ip_addr", format_check=_is_ip)] = (
+        None
+    )
     force: Annotated[Literal["true"] | None, _p(values=("true",))] = None
 
 

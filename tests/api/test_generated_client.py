@@ -309,3 +309,66 @@ def drive_farm_life_cycle(g: ModuleType, client: Any, counter: FakeCounter) -> s
     assert refused_old.message == "Authorization required"
     new_key: str = rotated.params.key
     return new_key
+
+
+def test_a_farm_through_zapi_40_with_the_generated_client(
+    generated: ModuleType, server: tuple[UnixServer, FakeCounter]
+) -> None:
+    """The same document drives a farm through /zapi/v4.0/zapi.cgi (operation ids `v40...`)."""
+    running, _counter = server
+    g = generated
+    with connect(g, running.socket, KEY) as client:
+        info = call(g, client, "v4_0_system", "v_40_get_system_info")
+        assert info.params.edition == "community"
+        body = model(g, "VirtualCreate40")(name="eth0:vip1", ip=VIRTUAL_IP)
+        call(g, client, "v4_0_interfaces", "v_40_create_virtual_interface", body=body, status=201)
+        create = model(g, "FarmCreate40")(
+            farmname="web",
+            profile=model(g, "FarmCreate40Profile")("l4xnat"),
+            vip=VIRTUAL_IP,
+            vport="80",
+        )
+        created = call(g, client, "v4_0_farms", "v_40_create_farm", body=create, status=201)
+        assert created.message == "The farm web has been created successfully."
+        added = call(
+            g,
+            client,
+            "v4_0_backends",
+            "v_40_create_backend",
+            "web",
+            body=model(g, "BackendCreate40")(ip="192.0.2.1", port="8080", weight="2"),
+            status=201,
+        )
+        assert (added.params.id, added.params.port, added.params.weight) == (0, 8080, 2)
+        change = model(g, "FarmModify40")(
+            algorithm=model(g, "FarmModify40Algorithm")("leastconn"), ttl="30"
+        )
+        call(g, client, "v4_0_farms", "v_40_modify_farm", "web", body=change)
+        link = model(g, "FgAttach40")(name="check_tcp")
+        linked = call(g, client, "v4_0_farmguardian", "v_40_attach_farm_guardian", "web", body=link)
+        assert linked.status.value == "up"
+        farm = call(g, client, "v4_0_farms", "v_40_get_farm", "web")
+        assert (farm.params.algorithm, farm.params.ttl, farm.params.farmguardian) == (
+            "leastconn",
+            30,
+            "check_tcp",
+        )
+        assert [(b.id, b.weight) for b in farm.backends] == [(0, 2)]
+        fg = call(g, client, "v4_0_farmguardian", "v_40_get_farm_guardian", "check_tcp")
+        assert (fg.params.farms, fg.params.interval) == (["web"], 15)
+        maintenance = model(g, "Maintenance40")(
+            action=model(g, "Maintenance40Action")("maintenance")
+        )
+        drained = call(
+            g, client, "v4_0_backends", "v_40_set_backend_maintenance", "web", 0, body=maintenance
+        )
+        assert drained.params.message == "The action maintenance has been performed in farm web."
+        stop = model(g, "FarmAction40")(action=model(g, "FarmAction40Action")("stop"))
+        stopped = call(g, client, "v4_0_farms", "v_40_farm_action", "web", body=stop)
+        assert stopped.params.status.value == "down"
+        status = call(g, client, "v4_0_farms", "v_40_get_farm_status", "web")
+        assert status.params.status.value == "down"
+        ids = call(g, client, "v4_0_system", "v_40_get_ids")
+        assert ids.params["farms"]["web"]["services"]["default_service"]["backends"] == {"0": None}
+        call(g, client, "v4_0_farms", "v_40_delete_farm", "web")
+        assert call(g, client, "v4_0_farms", "v_40_list_farms").params == []

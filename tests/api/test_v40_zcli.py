@@ -3,23 +3,37 @@ builds them (`ZAPI-KEY` header, `Content-Type: application/json`, every value a 
 with the answers the spec gives and the fields zcli's decoder reads.
 
 The app runs with fake links that are also its address book, so virtual interfaces made
-through the API carry VIPs, as on a host.
+through the API carry VIPs, as on a host.  Every test runs twice: in-process, and against a live
+server (uvicorn on a Unix socket, real HTTP/1.1 on the wire).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from app.main import create_app
+from app.net.conntrack import NullConntrack
 from app.net.links import StaticLinks
 from app.nft.fake import FakeNftAdapter
+from app.settings import Settings
 
-from .builders import BASE_V40, DOCUMENTATION, HELP, KEY, Serve, TestClient
-from .fakes import ETH0_IP, ETH0_MAC, GATEWAY
+from .builders import (
+    BASE_V40,
+    DOCUMENTATION,
+    HELP,
+    KEY,
+    Serve,
+    TestClient,
+    check_zapi_response,
+)
+from .fakes import ETH0_IP, ETH0_MAC, GATEWAY, FakeCounter, FixedSystemProbe
+from .test_generated_client import UnixServer
 
 VIP = ETH0_IP  # 198.18.4.1 on eth0
 VIRTUAL_IP = "198.18.4.20"
@@ -30,7 +44,7 @@ BACKEND2 = "198.18.4.51"
 class Zcli:
     """Requests as zcli's `zapi()` makes them (zcli:Lib.pm)."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient | httpx.Client) -> None:
         self.client = client
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
@@ -58,10 +72,36 @@ class Zcli:
         return answer
 
 
-@pytest.fixture
-def zcli(serve: Serve, nft: FakeNftAdapter, links: StaticLinks) -> Iterator[Zcli]:
-    with serve(nft=nft, addresses=links, key=None) as client:
-        yield Zcli(client)
+@pytest.fixture(params=["in-process", "live"])
+def zcli(
+    request: pytest.FixtureRequest,
+    serve: Serve,
+    nft: FakeNftAdapter,
+    links: StaticLinks,
+    settings: Settings,
+    tmp_path: Path,
+) -> Iterator[Zcli]:
+    if request.param == "in-process":
+        with serve(nft=nft, addresses=links, key=None) as client:
+            yield Zcli(client)
+        return
+    app = create_app(
+        settings,
+        nft=nft,
+        addresses=links,
+        conntrack=NullConntrack(),
+        counter=FakeCounter(),
+        links=links,
+        system_probe=FixedSystemProbe(),
+    )
+    with UnixServer(app, tmp_path / "kernlb.sock") as running:
+        transport = httpx.HTTPTransport(uds=str(running.socket))
+        with httpx.Client(
+            base_url="http://kernlb",
+            transport=transport,
+            event_hooks={"response": [check_zapi_response]},
+        ) as live:
+            yield Zcli(live)
 
 
 def help_names(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -338,6 +378,14 @@ def test_farm_set_with_string_values(zcli: Zcli) -> None:
         "'vport', 'source_addr'",
     )
     zcli.fails("PUT", "/farms/web2", {"vport": ""}, 400, "The parameter 'vport' can't be in blank.")
+    zcli.ok("POST", "/farms/web2/backends", {"ip": BACKEND}, 201)
+    zcli.fails(
+        "PUT",
+        "/farms/web2",
+        {"vip": "2001:2::1"},
+        400,
+        "Invalid VIP address, VIP and backends can't be from diferent IP version.",
+    )
     # "all" (or vport "*") sets both; "none" persistence is "".
     answer = zcli.ok("PUT", "/farms/web2", {"vport": "*", "persistence": "none"})
     assert answer["params"] == {"vport": "*", "protocol": "all", "persistence": ""}
@@ -778,6 +826,13 @@ def test_network_and_virtual_interfaces(zcli: Zcli) -> None:
     assert (
         help_names(zcli.fails("POST", "/interfaces/virtual", {}, 400, HELP))["ip"]["format"]
         == "ip_addr"
+    )
+    zcli.fails(
+        "POST",
+        "/interfaces/virtual",
+        {"name": "eth0:v1", "ip": "198.18.4"},
+        400,
+        "The parameter 'ip' has not a valid value.",
     )
     created = zcli.ok("POST", "/interfaces/virtual", {"name": "eth0:v1", "ip": VIRTUAL_IP}, 201)
     assert created["message"] == "The eth0:v1 Virtual interface has been created successfully"

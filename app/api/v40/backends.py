@@ -1,8 +1,7 @@
 """ZAPI v4.0 l4xnat backends: list, add, modify, delete, maintenance (zapi40-l4.md §3.7).
 
 zcli addresses them as `/farms/F/services/default_service/backends...` and strips the service
-segment itself, so the server sees the farm-level paths; the service spelling is answered too,
-for other 4.0 clients.
+segment itself (zcli:Lib.pm `zapi`), so the server sees only the farm-level paths.
 """
 
 from __future__ import annotations
@@ -11,7 +10,11 @@ from typing import Any
 
 from app.api.deps import BackendsDep, FarmsDep
 from app.api.http import ZapiResponse
-from app.api.v40 import Body40, documented40, new_router
+from app.api.v40.base import Body40, documented40, new_router
+from app.api.v40.present import (
+    backend_item40,
+    priority_warning,
+)
 from app.db import repositories as repo
 from app.errors import BadRequest, NotFound
 from app.schemas import docs
@@ -27,8 +30,6 @@ from app.schemas.v40_bodies import (
     BackendDeleted40Response,
     BackendModified40Response,
     Maintenance40Response,
-    backend_item40,
-    priority_warning,
 )
 from app.services.farms import FarmService, FarmView
 

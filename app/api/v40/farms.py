@@ -9,7 +9,10 @@ from fastapi import Request
 
 from app.api.deps import FarmsDep
 from app.api.http import ZapiResponse
-from app.api.v40 import Body40, documented40, new_router
+from app.api.v40.base import Body40, documented40, new_router
+from app.api.v40.present import (
+    farm_detail40,
+)
 from app.domain.rules import PortSpecError, parse_vport
 from app.errors import BadRequest, Gone, NotFound
 from app.schemas import docs
@@ -21,12 +24,11 @@ from app.schemas.v40_bodies import (
     FarmModified40Response,
     FarmStatus40Response,
     ModulesSummaryResponse,
-    farm_detail40,
 )
 from app.schemas.zapi import farm_list_item
 from app.services.farm_copy import copy_farm
 from app.services.farms import FarmService
-from app.services.values import as_ip
+from app.services.values import as_ip, ip_family
 
 router = new_router("v4.0 farms")
 REMOVED_PROTOCOLS = ("amanda", "irc", "netbios-ns", "sane")
@@ -243,6 +245,13 @@ def modify_farm(request: Request, name: str, body: Body40, farms: FarmsDep) -> d
                 "The virtual port must be an acceptable value and must be available.",
                 description=description,
             ) from None
+    if checked.vip is not None and view.farm.backends:
+        vip = as_ip(checked.vip)
+        if vip is not None and ip_family(vip) != ip_family(view.farm.backends[0].ip):
+            raise BadRequest(
+                "Invalid VIP address, VIP and backends can't be from diferent IP version.",
+                description=description,
+            )
     echo = farms.modify(name, body)
     new_name = checked.newfarmname or name
     return {

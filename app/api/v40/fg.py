@@ -10,7 +10,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from app.api.deps import FarmsDep
-from app.api.v40 import Body40, documented40, new_router
+from app.api.v40.base import Body40, documented40, new_router
+from app.api.v40.present import (
+    fg_object,
+)
 from app.errors import NotFound
 from app.schemas.v40 import FgAttach40, FgCreate40, FgModify40, check_params
 from app.schemas.v40_bodies import (
@@ -19,7 +22,6 @@ from app.schemas.v40_bodies import (
     FgLinkResponse,
     FgListResponse,
     FgResponse,
-    fg_object,
 )
 from app.services.fg_objects import FgObjectService
 

@@ -11,7 +11,7 @@ from typing import Any
 from app.api.deps import FarmsDep
 from app.api.http import ZapiResponse
 from app.api.interfaces import InterfacesDep
-from app.api.v40 import Body40, documented40, new_router
+from app.api.v40.base import Body40, documented40, new_router
 from app.errors import BadRequest, NotFound
 from app.schemas import docs
 from app.schemas.interfaces import (

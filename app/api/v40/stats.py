@@ -11,10 +11,15 @@ from fastapi import Request
 
 from app.api.http import zapi_path
 from app.api.stats import FarmStatsDep, SystemDep, _refuse_pseudo_names
-from app.api.v40 import documented40, new_router
+from app.api.v40.base import documented40, new_router
+from app.api.v40.present import (
+    farm_stats40,
+)
 from app.schemas import docs
 from app.schemas.stats import farm_stats_item, interface_usage, system_stats_params
-from app.schemas.v40_bodies import FarmStats40Response, farm_stats40
+from app.schemas.v40_bodies import (
+    FarmStats40Response,
+)
 
 router = new_router("v4.0 stats")
 FARM_ERRORS = {
