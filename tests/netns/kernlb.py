@@ -120,11 +120,17 @@ class Api:
         return {b: self.add_backend(name, backend_ips[b], **f) for b, f in backends.items()}
 
     def delete_everything(self) -> None:
-        """Delete every farm and virtual interface through ZAPI (what a test configured)."""
+        """Delete every farm, virtual interface, IPDS list and DoS rule through ZAPI (what a
+        test configured)."""
         for farm in self.request("GET", "/farms").expect(200)["params"]:
             self.delete_farm(farm["farmname"])
         for iface in self.request("GET", "/interfaces/virtual").expect(200)["interfaces"]:
             self.request("DELETE", f"/interfaces/virtual/{iface['name']}").expect(200)
+        # Farms are gone, so nothing uses the lists and rules any more.
+        for listed in self.request("GET", "/ipds/blacklists").expect(200)["params"]:
+            self.request("DELETE", f"/ipds/blacklists/{listed['name']}").expect(200)
+        for rule in self.request("GET", "/ipds/dos").expect(200)["params"]:
+            self.request("DELETE", f"/ipds/dos/{rule['name']}").expect(200)
 
     # Backends
 

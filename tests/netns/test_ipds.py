@@ -12,7 +12,7 @@ import pytest
 
 from .ipds_traffic import paced_attempts, send_tcp_packets
 from .kernlb import Api
-from .topology import CLIENT_IPS, VIP1
+from .topology import BACKEND_IPS6, CLIENT_IPS, CLIENT_IPS6, VIP1, VIP6_1
 from .traffic import Client
 
 pytestmark = pytest.mark.netns
@@ -221,3 +221,27 @@ def test_list_changes_under_load_drop_no_legitimate_connection(api: Api, client:
         report = load.stop()
     print(f"20 list changes under load: {report.summary()}")
     assert not report.failures, report.summary()
+
+
+def test_ipv6_farm_blacklist_whitelist_and_connection_cap(api: Api, client: Client) -> None:
+    """The same rules on an IPv6 farm: masked /64 lookups, the IPv6 meter."""
+    api.setup_farm(
+        "web", vip=VIP6_1, vport="80", backends={"b1": {}, "b2": {}}, backend_ips=BACKEND_IPS6
+    )
+    api.request("POST", "/ipds/blacklists", {"name": "bad6"}).expect(201)
+    # CLIENT_IPS6[:8] = 2001:2:0:1::1-8: the /125 holds ::1-::7 only.
+    api.request("POST", "/ipds/blacklists/bad6/sources", {"source": "2001:2:0:1::/125"}).expect(201)
+    api.request("POST", "/farms/web/ipds/blacklists", {"name": "bad6"}).expect(200)
+    _dos(api, "conns", "limitconns", limit_conns=2)
+    listed = [client.attempt(VIP6_1, 80, source=src, timeout=0.5) for src in CLIENT_IPS6[:7]]
+    assert not any(o.ok for o in listed), listed
+    held = [client.hold(VIP6_1, 80, source=CLIENT_IPS6[8]) for _ in range(2)]
+    try:
+        third = client.attempt(VIP6_1, 80, source=CLIENT_IPS6[8], timeout=1.0)
+        other = client.attempt(VIP6_1, 80, source=CLIENT_IPS6[9])
+        assert not third.ok and other.ok, (third, other)
+    finally:
+        for conn in held:
+            conn.close()
+    assert _dropped(api, "blacklists", "bad6") >= len(listed)
+    print(f"IPv6: 0/{len(listed)} from the /125, connection cap 2 held, others admitted")
