@@ -263,12 +263,19 @@ def test_operator_story(
         b.wait().until(lambda d: not d.find_elements("css selector", "#vif-table tbody tr"))
         b.click('a[data-nav="cluster"]')
         b.visible("#sec-cluster .section-body > *:not(.muted)")
+        b.text_of("#sec-blacklists tbody tr:first-child td:first-child", "blocked")
         b.shot("08-cluster")
         b.click('a[data-nav="settings"]')
         b.visible("#openapi-link")
         assert b.visible("#openapi-link").get_attribute("href") == ORIGIN + "/openapi.json"
         b.shot("07-settings")
 
+    # IPDS state appears where it applies: a deny list on the farm (made through ZAPI here).
+    body = {"name": "blocked", "type": "local", "policy": "deny"}
+    api.request("POST", "/ipds/blacklists", body).expect(201)
+    body = {"source": "198.51.100.0/24"}
+    api.request("POST", "/ipds/blacklists/blocked/sources", body).expect(201)
+    api.request("POST", "/farms/web/ipds/blacklists", {"name": "blocked"}).expect(200)
     browser.run(health_interfaces_settings)
     assert api.request("GET", "/interfaces/virtual").expect(200)["interfaces"] == []
     for conn in held:
@@ -277,6 +284,9 @@ def test_operator_story(
     def farm_and_backend_actions(b: Browser) -> None:
         b.driver.get(ORIGIN + "/gui/#/farms/web")
         b.visible(backend_row(2))
+        b.text_of("#ipds-table tbody th", "blocked")
+        b.text_of("#ipds-table tbody td:nth-child(3)", "deny")
+        b.text_of("#ipds-table tbody td:nth-child(4)", "up")
         b.click("#farm-stop")
         b.text_of("#farm-status", "down")
         b.click("#farm-start")
@@ -326,6 +336,7 @@ def test_operator_story(
 
     browser.run(delete_farm)
     assert api.request("GET", "/farms").expect(200)["params"] == []
+    api.request("DELETE", "/ipds/blacklists/blocked").expect(200)
 
     def rotate_key_and_sign_out(b: Browser) -> None:
         b.click('a[data-nav="settings"]')

@@ -37,7 +37,9 @@ function value(v) {
   if (Array.isArray(v)) {
     if (!v.length) return h('p', { class: 'muted', text: 'None.' });
     if (v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) {
-      const cols = [...new Set(v.flatMap((x) => Object.keys(x)))];
+      // The identifying column first, whatever order the API keeps its keys in.
+      const cols = [...new Set(v.flatMap((x) => Object.keys(x)))]
+        .sort((a, b) => (b === 'name') - (a === 'name'));
       return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
         h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', text: c })))),
         h('tbody', {}, v.map((x) => h('tr', {}, cols.map((c) => h('td', {}, scalar(x[c]))))))));
@@ -52,5 +54,6 @@ function value(v) {
 
 function scalar(x) {
   if (x === undefined || x === null) return '–';
+  if (Array.isArray(x) && x.every((y) => typeof y !== 'object')) return x.length ? x.join(', ') : '–';
   return typeof x === 'object' ? JSON.stringify(x) : String(x);
 }

@@ -118,7 +118,39 @@ export function mount(main, name) {
       tbody)),
     h('p', { class: 'empty', id: 'backends-empty', hidden: true, text: 'No backends yet.' }));
 
-  main.append(breadcrumb(name), head, farmTabs(name, 'farm'), form, backendsPanel);
+  // IPDS (blacklists/whitelists, DoS rules) applied to this farm: shown when the farm has any
+  // (GET /farms/NAME carries `ipds` then), with what each dropped (GET /stats/farms/NAME).
+  const ipdsBody = h('tbody');
+  const ipdsPanel = h('section', { class: 'panel', id: 'farm-ipds', hidden: true, 'aria-labelledby': 'ipds-heading' },
+    h('div', { class: 'panel-head' }, h('h2', { id: 'ipds-heading', text: 'IPDS' }), h('a', { href: '#/cluster', text: 'All lists and rules' })),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'ipds-table' },
+      h('caption', { class: 'sr-only', text: `IPDS of ${name}` }),
+      h('thead', {}, h('tr', {}, ['Kind', 'Name', 'Policy / rule', 'Status'].map((t) => h('th', { scope: 'col', text: t })),
+        h('th', { scope: 'col', class: 'num', text: 'Dropped packets' }), h('th', { scope: 'col', class: 'num', text: 'Dropped bytes' }))),
+      ipdsBody)));
+
+  main.append(breadcrumb(name), head, farmTabs(name, 'farm'), form, backendsPanel, ipdsPanel);
+
+  function showIpds(ipds, counters) {
+    const items = [];
+    for (const [kind, label] of [['blacklists', 'list'], ['dos', 'DoS rule']]) {
+      const dropped = new Map(((counters || {})[kind] || []).map((c) => [c.name, c]));
+      for (const item of (ipds && ipds[kind]) || []) {
+        const c = dropped.get(item.name) || {};
+        items.push([label, item.name, c.policy || c.rule || item.policy || item.rule || '–', item.status || '–', c.packets, c.bytes]);
+      }
+    }
+    ipdsPanel.hidden = items.length === 0;
+    const sig = JSON.stringify(items);
+    if (ipdsBody.dataset.sig === sig) return;
+    ipdsBody.dataset.sig = sig;
+    ipdsBody.replaceChildren(...items.map(([kind, itemName, policy, status, packets, bytes]) => {
+      const badge = h('span', { class: 'badge' });
+      updateBadge(badge, status);
+      return h('tr', {}, h('td', { text: kind }), h('th', { scope: 'row', text: itemName }), h('td', { text: policy }),
+        h('td', {}, badge), h('td', { class: 'num', text: formatNumber(packets) }), h('td', { class: 'num', text: formatNumber(bytes) }));
+    }));
+  }
 
   let loaded = null;
   let stopped = false;
@@ -301,6 +333,7 @@ export function mount(main, name) {
       r.up.disabled = b.status !== 'maintenance';
     }
     document.getElementById('backends-empty').hidden = farm.backends.length > 0;
+    showIpds(farm.ipds, stats && stats.ipds);
   }
 
   const poller = poll(async () => {
