@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.net.lab import addresses, ip_batch, sysctl, veth, wait_for_line
+from app.net.lab import addresses, ip_batch, sysctl, veth
 
-from .topology import BACKEND_SERVER, Backend, LabTopology
+from .topology import Backend, LabTopology
 
 SEGMENT_CLIENT = "198.18.4.1"
 MANY_CLIENTS = tuple(f"198.18.4.{i}" for i in range(21, 61))
@@ -37,6 +35,9 @@ _counter = itertools.count(1)
 
 @dataclass
 class OneArm(LabTopology):
+    backend_tcp_ports = (80, 443)
+    backend_udp_ports = (53,)
+
     @staticmethod
     def new_prefix() -> str:
         return f"kla{os.getpid() % 100000}x{next(_counter)}"
@@ -93,21 +94,3 @@ class OneArm(LabTopology):
             self.backends[name] = Backend(name=name, ns=ns, ip=ip)
         self.client_exec = self.lab.executor(self.client, workers=8)
         self.start_backends()
-
-    def start_backends(self, names: Sequence[str] | None = None) -> None:
-        chosen = [self.backends[n] for n in (self.backends if names is None else names)]
-        for backend in chosen:
-            backend.proc = self.lab.spawn(
-                backend.ns,
-                [
-                    sys.executable,
-                    str(BACKEND_SERVER),
-                    f"--name={backend.name}",
-                    "--tcp=80,443",
-                    "--udp=53",
-                ],
-                stdout_pipe=True,
-            )
-        for backend in chosen:
-            assert backend.proc is not None
-            wait_for_line(backend.proc, "ready", timeout=15)

@@ -6,6 +6,7 @@ The demo builds its own namespaces (not the test topology); these tests only nee
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,22 +73,32 @@ def read_until(proc: subprocess.Popen[str], marker: str, *, timeout: float) -> s
     return seen
 
 
-def run_demo(*args: str) -> tuple[int, subprocess.CompletedProcess[str]]:
-    """Run the demo to its end; its PID (which names its namespaces) and its result."""
+@contextlib.contextmanager
+def demo(*args: str, stderr: int = subprocess.STDOUT) -> Iterator[subprocess.Popen[str]]:
+    """The demo as a child process; killed by PID if the test leaves it running."""
     proc = subprocess.Popen(
         demo_command(*args),
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         stdin=subprocess.DEVNULL,
         text=True,
     )
     try:
-        out, err = proc.communicate(timeout=240)
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def run_demo(*args: str) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run the demo to its end; its PID (which names its namespaces) and its result."""
+    with demo(*args, stderr=subprocess.PIPE) as proc:
+        out, err = proc.communicate(timeout=240)
     print(out, err)
     return proc.pid, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -126,23 +138,11 @@ def test_demo_without_health_checks_shows_failures_until_maintenance(netns_capab
 
 
 def test_ctrl_c_stops_everything(netns_capable: None) -> None:
-    proc = subprocess.Popen(
-        demo_command("--connections", "2000"),
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
+    with demo("--connections", "2000") as proc:
         seen = read_until(proc, "[3/6]", timeout=90)
         assert lab_namespaces(proc.pid), "the lab should exist while the demo runs"
         os.kill(proc.pid, signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
     output = seen + rest
     print(output)
     assert proc.returncode == 130, output
@@ -156,26 +156,12 @@ def test_ctrl_c_stops_everything(netns_capable: None) -> None:
 def test_a_killed_demo_takes_its_processes_along_and_the_next_removes_its_lab(
     netns_capable: None,
 ) -> None:
-    proc = subprocess.Popen(
-        demo_command("--connections", "2000"),
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
+    with demo("--connections", "2000") as proc:
         seen = read_until(proc, "[3/6]", timeout=90)
         kernlb = KERNLB_PID.search(seen)
         assert kernlb is not None, seen
         os.kill(proc.pid, signal.SIGKILL)  # no chance to clean anything up
         proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
     deadline = time.monotonic() + 10
     while running_kernlb(int(kernlb.group(1))) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -28,7 +28,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 from app.net.lab import (
     Lab,
@@ -151,6 +151,8 @@ class LabTopology:
     lab: Lab = field(default_factory=Lab)
     generation: int = 0
     _as_built: str = ""
+    backend_tcp_ports: ClassVar[Sequence[int]] = BACKEND_TCP_PORTS
+    backend_udp_ports: ClassVar[Sequence[int]] = BACKEND_UDP_PORTS
     _probes: dict[str, NetnsExecutor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -235,7 +237,26 @@ class LabTopology:
             self.start_backends(stopped)
 
     def start_backends(self, names: Sequence[str] | None = None) -> None:
-        raise NotImplementedError
+        """Start the backends' servers: all of them, or those named (to restart stopped ones)."""
+        chosen = [self.backends[n] for n in (self.backends if names is None else names)]
+        tcp = ",".join(str(p) for p in self.backend_tcp_ports)
+        udp = ",".join(str(p) for p in self.backend_udp_ports)
+        for backend in chosen:
+            backend.proc = self.lab.spawn(
+                backend.ns,
+                [
+                    sys.executable,
+                    str(BACKEND_SERVER),
+                    f"--name={backend.name}",
+                    f"--tcp={tcp}",
+                    f"--udp={udp}",
+                ],
+                log=self.workdir / f"backend-{backend.name}.log",
+                stdout_pipe=True,
+            )
+        for backend in chosen:
+            assert backend.proc is not None
+            wait_for_line(backend.proc, "ready", timeout=15)
 
     def rebuild(self) -> None:
         """New namespaces (a new prefix) in place of these, for a test that changed them."""
@@ -328,28 +349,6 @@ class Topology(LabTopology):
         self.lb_exec = self.lab.executor(lb, workers=2)
         self.start_backends()
         self.wait_links_up()
-
-    def start_backends(self, names: Sequence[str] | None = None) -> None:
-        """Start the backends' servers: all of them, or those named (to restart stopped ones)."""
-        chosen = [self.backends[n] for n in (self.backends if names is None else names)]
-        tcp = ",".join(str(p) for p in BACKEND_TCP_PORTS)
-        udp = ",".join(str(p) for p in BACKEND_UDP_PORTS)
-        for backend in chosen:
-            backend.proc = self.lab.spawn(
-                backend.ns,
-                [
-                    sys.executable,
-                    str(BACKEND_SERVER),
-                    f"--name={backend.name}",
-                    f"--tcp={tcp}",
-                    f"--udp={udp}",
-                ],
-                log=self.workdir / f"backend-{backend.name}.log",
-                stdout_pipe=True,
-            )
-        for backend in chosen:
-            assert backend.proc is not None
-            wait_for_line(backend.proc, "ready", timeout=15)
 
     def spawn(self, ns: str, script: Path, *args: str, log_name: str) -> subprocess.Popen[bytes]:
         """Run a helper server (e.g. ftp_server.py) in a namespace until it prints ``ready``.
