@@ -118,8 +118,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_key(args: argparse.Namespace) -> int:
     from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
+    from app.domain.values import FARM_NAME
     from app.services.keys import KeyStore, generate_key
-    from app.services.values import FARM_NAME
 
     settings = _settings(args)
     ensure_sqlite_dir(settings.database_url)

@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.health.checks import Check, HttpCheck, TcpCheck
 from app.health.probes import Prober, ProbeResult
 from app.reconcile.reconciler import ReconcileStats
-from app.stats.farms import FarmStats
+from app.schemas.views import FarmStats
 
 log = logging.getLogger(__name__)
 

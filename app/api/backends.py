@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from app.api.deps import BackendsDep, BodyDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
-from app.schemas import docs
+from app.schemas import docs, requests
 from app.schemas.zapi import backend_item
 
 router = APIRouter(tags=["backends"], default_response_class=ZapiResponse)
@@ -22,9 +22,10 @@ router = APIRouter(tags=["backends"], default_response_class=ZapiResponse)
 )
 def list_backends(name: str, backends: BackendsDep) -> dict[str, Any]:
     """List a farm's backends."""
+    view = backends.farms.get(name, description="List backends")
     return {
         "description": "List backends",
-        "params": [backend_item(b, backends.farms.unreachable()) for b in backends.list(name)],
+        "params": [backend_item(b, view.backend_status(b)) for b in view.farm.backends],
     }
 
 
@@ -33,7 +34,7 @@ def list_backends(name: str, backends: BackendsDep) -> dict[str, Any]:
     operation_id="createBackend",
     status_code=201,
     **documented(
-        docs.BackendCreatedResponse, status=201, body=docs.BackendCreate, errors=(400, 404)
+        docs.BackendCreatedResponse, status=201, body=requests.BackendCreate, errors=(400, 404)
     ),
 )
 def create_backend(name: str, body: BodyDep, backends: BackendsDep) -> ZapiResponse:
@@ -53,7 +54,7 @@ def create_backend(name: str, body: BodyDep, backends: BackendsDep) -> ZapiRespo
 @router.put(
     "/farms/{name}/backends/{backend_id:int}",
     operation_id="modifyBackend",
-    **documented(docs.BackendModifiedResponse, body=docs.BackendUpdate, errors=(400, 404)),
+    **documented(docs.BackendModifiedResponse, body=requests.BackendUpdate, errors=(400, 404)),
 )
 def modify_backend(
     name: str, backend_id: int, body: BodyDep, backends: BackendsDep
@@ -87,7 +88,7 @@ def delete_backend(name: str, backend_id: int, backends: BackendsDep) -> dict[st
 @router.put(
     "/farms/{name}/backends/{backend_id:int}/maintenance",
     operation_id="setBackendMaintenance",
-    **documented(docs.MaintenanceResponse, body=docs.MaintenanceBody, errors=(400, 404)),
+    **documented(docs.MaintenanceResponse, body=requests.MaintenanceBody, errors=(400, 404)),
 )
 def set_maintenance(
     name: str, backend_id: int, body: BodyDep, backends: BackendsDep

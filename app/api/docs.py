@@ -10,20 +10,8 @@ from pydantic import BaseModel
 
 from app.schemas import docs
 from app.schemas.ipds import REQUEST_MODELS as IPDS_REQUEST_MODELS
+from app.schemas.requests import REQUEST_MODELS
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    docs.FarmCreate,
-    docs.FarmUpdate,
-    docs.FarmActionBody,
-    docs.BackendCreate,
-    docs.BackendUpdate,
-    docs.MaintenanceBody,
-    docs.FarmGuardianUpdate,
-    docs.VirtualInterfaceCreate,
-    docs.VirtualInterfaceCreateNamed,
-    docs.ZapiUserUpdate,
-    *IPDS_REQUEST_MODELS,
-)
 ERROR_TEXT = {
     400: "Invalid input, or the kernel refused the change (nothing was changed)",
     404: "Farm or backend not found",
@@ -81,12 +69,11 @@ def install_openapi(app: FastAPI) -> None:
         schemas = components.setdefault("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
-        from app.schemas.interfaces import INTERFACE_REQUEST_MODELS
         from app.schemas.v40 import REQUEST_MODELS40
         from app.schemas.v40_bodies import Error40Body, InvalidJsonBody, ParamHelpBody
 
         extra: tuple[type[BaseModel], ...] = (
-            *INTERFACE_REQUEST_MODELS,
+            *IPDS_REQUEST_MODELS,
             *REQUEST_MODELS40,
             Error40Body,
             ParamHelpBody,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from app.api.deps import BodyDep, FarmsDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
-from app.schemas import docs
+from app.schemas import docs, requests
 from app.schemas.zapi import farm_detail, farm_list_item, vport_detail
 
 router = APIRouter(tags=["farms"], default_response_class=ZapiResponse)
@@ -56,7 +56,7 @@ def get_farm_summary(name: str, farms: FarmsDep) -> dict[str, Any]:
     "/farms",
     operation_id="createFarm",
     status_code=201,
-    **documented(docs.FarmCreatedResponse, status=201, body=docs.FarmCreate, errors=(400,)),
+    **documented(docs.FarmCreatedResponse, status=201, body=requests.FarmCreate, errors=(400,)),
 )
 def create_farm(body: BodyDep, farms: FarmsDep) -> ZapiResponse:
     """Create an l4xnat farm; it starts at once."""
@@ -75,7 +75,7 @@ def create_farm(body: BodyDep, farms: FarmsDep) -> ZapiResponse:
 @router.put(
     "/farms/{name}",
     operation_id="modifyFarm",
-    **documented(docs.EchoResponse, body=docs.FarmUpdate, errors=(400, 404, 410)),
+    **documented(docs.EchoResponse, body=requests.FarmUpdate, errors=(400, 404, 410)),
 )
 def modify_farm(name: str, body: BodyDep, farms: FarmsDep) -> dict[str, Any]:
     """Modify a farm: every field applies, or none."""
@@ -101,7 +101,7 @@ def delete_farm(name: str, farms: FarmsDep) -> dict[str, Any]:
 @router.put(
     "/farms/{name}/actions",
     operation_id="farmAction",
-    **documented(docs.ActionResponse, body=docs.FarmActionBody, errors=(400, 404)),
+    **documented(docs.ActionResponse, body=requests.FarmActionBody, errors=(400, 404)),
 )
 def farm_action(name: str, body: BodyDep, farms: FarmsDep) -> dict[str, Any]:
     """Start, stop or restart a farm."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from app.api.deps import BodyDep, FarmGuardianDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
-from app.schemas import docs
+from app.schemas import docs, requests
 from app.schemas.fg import fg_detail, fg_modified_params
 
 router = APIRouter(tags=["farmguardian"], default_response_class=ZapiResponse)
@@ -19,7 +19,7 @@ router = APIRouter(tags=["farmguardian"], default_response_class=ZapiResponse)
     "/farms/{name}/fg",
     operation_id="modifyFarmGuardian",
     **documented(
-        docs.FarmGuardianModifiedResponse, body=docs.FarmGuardianUpdate, errors=(400, 404)
+        docs.FarmGuardianModifiedResponse, body=requests.FarmGuardianUpdate, errors=(400, 404)
     ),
 )
 def modify_farmguardian(name: str, body: BodyDep, fg: FarmGuardianDep) -> dict[str, Any]:
@@ -39,4 +39,4 @@ def modify_farmguardian(name: str, body: BodyDep, fg: FarmGuardianDep) -> dict[s
 )
 def show_farmguardian(name: str, fg: FarmGuardianDep) -> dict[str, Any]:
     """Show a farm's health checks and each backend's last transition (kernlb extension)."""
-    return fg_detail(fg.show(name))
+    return fg_detail(fg.view(name))

@@ -10,13 +10,11 @@ from app.api.deps import BodyDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
 from app.errors import BadRequest, NotFound
-from app.schemas import docs
+from app.schemas import docs, requests
 from app.schemas.interfaces import (
     InterfaceListResponse,
-    VirtualInterfaceAction,
     VirtualInterfaceActionResponse,
     VirtualInterfaceModifiedResponse,
-    VirtualInterfaceModify,
     interface_item,
     nic_item,
     virtual_created,
@@ -71,7 +69,7 @@ def list_virtual_interfaces(interfaces: InterfacesDep) -> dict[str, Any]:
     **documented(
         docs.VirtualInterfaceCreatedResponse,
         status=201,
-        body=docs.VirtualInterfaceCreate,
+        body=requests.VirtualInterfaceCreate,
         errors=(400,),
         texts=VIRTUAL_ERRORS,
     ),
@@ -102,7 +100,7 @@ def get_virtual_interface(name: str, interfaces: InterfacesDep) -> dict[str, Any
     **documented(
         docs.VirtualInterfaceCreatedResponse,
         status=201,
-        body=docs.VirtualInterfaceCreateNamed,
+        body=requests.VirtualInterfaceCreateNamed,
         errors=(400, 404),
         texts={**VIRTUAL_ERRORS, 404: "Request not found (the name does not fit one path segment)"},
     ),
@@ -111,7 +109,8 @@ def create_named_virtual_interface(
     name: str, body: BodyDep, interfaces: InterfacesDep
 ) -> ZapiResponse:
     """Add a virtual interface named by the path (a `name` in the body must be the same)."""
-    if body.get("name", name) != name:
+    request = requests.VirtualInterfaceCreateNamed.parse(body, description=ADD)
+    if "name" in request.model_fields_set and request.name != name:
         raise BadRequest("The name in the body differs from the one in the path.", description=ADD)
     view = interfaces.create({**body, "name": name})
     return ZapiResponse({"description": ADD, "params": virtual_created(view)}, 201)
@@ -144,7 +143,7 @@ def _existing_virtual(interfaces: InterfaceService, name: str, description: str)
     operation_id="modifyVirtualInterface",
     **documented(
         VirtualInterfaceModifiedResponse,
-        body=VirtualInterfaceModify,
+        body=requests.VirtualInterfaceModify,
         errors=(400, 404),
         texts=VIRTUAL_ERRORS,
     ),
@@ -153,14 +152,10 @@ def modify_virtual_interface(name: str, body: BodyDep, interfaces: InterfacesDep
     """Give a virtual interface a new address.  Refused while a farm uses the old one as its
     VIP (ZAPI v4.0 can move the farms with it: `force`)."""
     _existing_virtual(interfaces, name, MODIFY)
-    if not body:
-        raise BadRequest("Not found any param.", description=MODIFY)
-    illegal = sorted(k for k in body if k != "ip")
-    if illegal:
-        raise BadRequest(f"Illegal params: {', '.join(illegal)}", description=MODIFY)
+    request = requests.VirtualInterfaceModify.parse(body, description=MODIFY)
     interfaces.modify(
         name,
-        body["ip"],
+        request.ip,
         move_farms=False,
         force_hint="Change the vip of those farms first (ZAPI v4.0 can move them: 'force').",
     )
@@ -172,7 +167,7 @@ def modify_virtual_interface(name: str, body: BodyDep, interfaces: InterfacesDep
     operation_id="virtualInterfaceAction",
     **documented(
         VirtualInterfaceActionResponse,
-        body=VirtualInterfaceAction,
+        body=requests.VirtualInterfaceAction,
         errors=(400, 404),
         texts=VIRTUAL_ERRORS,
     ),
@@ -180,11 +175,7 @@ def modify_virtual_interface(name: str, body: BodyDep, interfaces: InterfacesDep
 def virtual_interface_action(name: str, body: BodyDep, interfaces: InterfacesDep) -> Any:
     """Set a virtual interface up (its address back on the link) or down (off it)."""
     _existing_virtual(interfaces, name, ACTION)
-    if set(body) != {"action"}:
-        raise BadRequest("Only the parameter 'action' is accepted", description=ACTION)
-    action = body["action"]
-    if action not in ("up", "down"):
-        raise BadRequest("Action accepted values are: up or down", description=ACTION)
+    action = requests.VirtualInterfaceAction.parse(body, description=ACTION).action
     interfaces.set_state(name, action == "up")
     return {"description": ACTION, "params": {"action": action}}
 

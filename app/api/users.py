@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from app.api.deps import BodyDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
-from app.schemas import docs
+from app.schemas import docs, requests
 from app.services.users import DESCRIPTION, MASK, ZapiUserService
 
 router = APIRouter(tags=["system"], default_response_class=ZapiResponse)
@@ -61,7 +61,7 @@ def get_zapi_user(users: UsersDep) -> dict[str, Any]:
     operation_id="setZapiUser",
     **documented(
         docs.ZapiUserChangedResponse,
-        body=docs.ZapiUserUpdate,
+        body=requests.ZapiUserUpdate,
         errors=(400,),
         texts={400: "Unknown or invalid parameter"},
     ),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from app.domain.model import HELPERS, TRANSPORTS, BackendSpec, FarmSpec, PortRange
 
@@ -145,6 +146,22 @@ def leastconn_slots(backends: Sequence[BackendSpec], total: int) -> list[int]:
     for i in order[: total - sum(slots)]:
         slots[i] += 1
     return slots
+
+
+def observed(farm: FarmSpec, unreachable: Collection[int]) -> FarmSpec:
+    """The farm with what kernlb observed at L2: a dsr/stateless_dnat backend whose address
+    the LB cannot resolve (its mark in `unreachable`) is `undefined`.  The NAT modes leave
+    forwarding to the kernel's routing, so there the marks do not apply.
+
+    Every status shown anywhere (farm view, stats, metrics) is `BackendSpec.status` and
+    `farm_status` of this spec.
+    """
+    if not farm.stateless or not unreachable:
+        return farm
+    backends = tuple(
+        dataclasses.replace(b, l2_reachable=b.mark not in unreachable) for b in farm.backends
+    )
+    return dataclasses.replace(farm, backends=backends)
 
 
 def farm_status(farm: FarmSpec) -> str:

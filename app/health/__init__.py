@@ -9,7 +9,7 @@ from app.health.checker import HealthChecker
 from app.health.monitor import FarmCheck
 from app.health.probes import Prober, run_check
 from app.health.recorder import CheckLoader, HealthRecorder
-from app.services.uow import UnitOfWork
+from app.reconcile.uow import UnitOfWork
 
 __all__ = ["HealthChecker", "Prober", "create_checker"]
 

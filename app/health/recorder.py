@@ -26,7 +26,7 @@ from app.domain.rules import parse_vport, priority_level
 from app.health.checks import CheckError, check_timeout, parse_check, uses_port
 from app.health.monitor import BackendTarget, FarmCheck, Transition
 from app.health.probes import MAX_REASON
-from app.services.uow import UnitOfWork
+from app.reconcile.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,6 @@ class HealthRecorder:
                 if not mine:
                     continue
                 recorded += mine
-                work.touch(farm.id)
                 if farm.fg_cut_conns and farm.running:
                     # Cut whoever these flips took out of rotation: the backend that went
                     # down, or lower-priority backends displaced by one that came back.

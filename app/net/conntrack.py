@@ -1,13 +1,14 @@
-"""Conntrack access over netlink (pyroute2): delete a backend's connections by mark."""
+"""Conntrack over netlink (pyroute2): count each backend's connections, or delete them, by mark."""
 
 from __future__ import annotations
 
 import logging
 import socket
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
-from app.nft.render import BACKEND_MASK
+from app.domain.ruleset import BACKEND_MASK
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +40,49 @@ class NullConntrack:
 
     def flush_marks(self, marks: Iterable[int]) -> None:
         self.flushed.extend(marks)
+
+
+IPPROTO_TCP = 6
+# TCP conntrack states (include/uapi/linux/netfilter/nf_conntrack_tcp.h)
+SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, SYN_SENT2 = 1, 2, 3, 4, 5, 6, 9
+ESTABLISHED_STATES = {SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK}
+PENDING_STATES = {SYN_SENT, SYN_RECV, SYN_SENT2}
+
+
+@dataclass
+class MarkCounts:
+    established: int = 0  # TCP SYN_RECV..LAST_ACK, and every UDP/other entry
+    pending: int = 0  # TCP entries still in a SYN state (SYN_RECV counts in both, as in ZAPI)
+    active: int = 0  # entries that load the backend: not TIME_WAIT/CLOSE (leastconn, max_conns)
+
+
+class ConnectionCounter(Protocol):
+    def count_by_mark(self) -> dict[int, MarkCounts]: ...
+
+
+class NetlinkConnectionCounter:
+    def count_by_mark(self) -> dict[int, MarkCounts]:
+        from pyroute2 import NFCTSocket
+
+        counts: dict[int, MarkCounts] = {}
+        with NFCTSocket(nfgen_family=socket.AF_UNSPEC) as ct:
+            for entry in ct.dump():
+                mark = (entry.get_attr("CTA_MARK") or 0) & BACKEND_MASK
+                if not mark:
+                    continue
+                tally = counts.setdefault(mark, MarkCounts())
+                proto = entry.get_attr("CTA_TUPLE_ORIG").get_attr("CTA_TUPLE_PROTO")
+                if proto.get_attr("CTA_PROTO_NUM") != IPPROTO_TCP:
+                    tally.established += 1
+                    tally.active += 1
+                    continue
+                info = entry.get_attr("CTA_PROTOINFO")
+                tcp = info.get_attr("CTA_PROTOINFO_TCP") if info is not None else None
+                state = tcp.get_attr("CTA_PROTOINFO_TCP_STATE") if tcp is not None else None
+                if state in ESTABLISHED_STATES:
+                    tally.established += 1
+                if state in PENDING_STATES:
+                    tally.pending += 1
+                if state in ESTABLISHED_STATES or state in PENDING_STATES:
+                    tally.active += 1
+        return counts

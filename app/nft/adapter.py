@@ -12,8 +12,8 @@ import threading
 from typing import Any, Protocol
 
 from app.domain.model import HELPERS
+from app.domain.ruleset import FAMILIES, FAMILY, TABLE, qualified
 from app.nft.diff import KernelSet, KernelSummary
-from app.nft.render import FAMILIES, FAMILY, TABLE, qualified
 
 log = logging.getLogger(__name__)
 

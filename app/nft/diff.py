@@ -16,16 +16,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.nft.render import (
-    FAMILIES,
-    TABLE,
-    Chain,
-    Fragment,
-    ListFragment,
-    Ruleset,
-    SetDecl,
-    split_name,
-)
+from app.domain.ruleset import FAMILIES, TABLE, split_name
+from app.nft.render import Chain, Fragment, ListFragment, Ruleset, SetDecl
 
 Json = Any
 Command = dict[str, Json]

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.model import HELPERS
+from app.domain.ruleset import qualified
 from app.nft.adapter import NftError
 from app.nft.diff import KernelSet, KernelSummary
-from app.nft.render import canonical, qualified
+from app.nft.render import canonical
 
 Json = Any
 _REF = re.compile(r'"@([^"]+)"|"target":\s*"([^"]+)"|"ct helper":\s*"([^"]+)"')

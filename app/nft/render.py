@@ -27,23 +27,31 @@ from app.domain.consistent import build_table, table_size
 from app.domain.ipds import ListSpec
 from app.domain.model import HELPERS, BackendSpec, FarmSpec, PortRange
 from app.domain.rules import dispatch_level, leastconn_slots, schedulable, transports_of
+from app.domain.ruleset import (
+    BACKEND_MASK,
+    FAMILY,
+    MASQUERADE_BIT,
+    NETDEV,
+    SLOTS_PER_FARM,
+    SNAT_BIT,
+    TABLE,
+    conns_set_name,
+    farm_chain_name,
+    helper_name,
+    ingress_chain_name,
+    limit_chain_name,
+    persist_set_name,
+    qualified,
+    slot_offset,
+    split_name,
+)
 from app.nft import ipds
 
 Json = Any
 
-FAMILY = "inet"  # NAT modes, IPv4 and IPv6
-NETDEV = "netdev"  # DSR and stateless DNAT, in the ingress hook
-FAMILIES = (FAMILY, NETDEV)
-TABLE = "kernlb"
 
-BACKEND_MASK = 0x00FFFFFF  # bits 0-23: backend mark (16.7 M backends)
-MASQUERADE_BIT = 0x80000000
-SNAT_BIT = 0x40000000  # SNAT to the backend's source address (map srcaddrs4/6)
 HASH_ALGORITHMS = ("hash_srcip", "hash_srcip_srcport", "symhash")
 LEASTCONN_MIN_SLOTS = 64
-SLOTS_PER_FARM = 4096  # slot keys of farm N are N*4096 .. N*4096+4095 (farm ids < 2^20)
-MAX_FARM_ID = (1 << 20) - 1
-MAX_BACKEND_MARK = BACKEND_MASK
 PERSIST_SET_SIZE = 262144
 
 # Base chain priorities: mangle, dstnat, srcnat.
@@ -119,16 +127,6 @@ def _backend_of_ct_mark() -> Json:
 
 def _ct_new() -> Json:
     return {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}}
-
-
-def qualified(family: str, name: str) -> str:
-    """Objects are keyed `family/name`: both tables are called kernlb."""
-    return f"{family}/{name}"
-
-
-def split_name(name: str) -> tuple[str, str]:
-    family, _, bare = name.partition("/")
-    return family, bare
 
 
 def canonical(value: Json) -> str:
@@ -342,30 +340,6 @@ def _qualify(fragment: Fragment, family: str) -> Fragment:
 
 
 # -- farms ---------------------------------------------------------------------------------
-
-
-def farm_chain_name(farm_id: int) -> str:
-    return f"f-{farm_id}"
-
-
-def limit_chain_name(farm_id: int) -> str:
-    return f"l-{farm_id}"
-
-
-def persist_set_name(farm_id: int) -> str:
-    return f"p-{farm_id}"
-
-
-def conns_set_name(farm_id: int) -> str:
-    return f"c-{farm_id}"
-
-
-def helper_name(farm_id: int, transport: str) -> str:
-    return f"h-{farm_id}-{transport}"
-
-
-def slot_offset(farm_id: int) -> int:
-    return farm_id * SLOTS_PER_FARM
 
 
 def hash_seed(farm_id: int) -> int:
@@ -687,10 +661,6 @@ def render(farms: list[FarmSpec], lists: Iterable[ListSpec] = ()) -> Ruleset:
 #                   supplies the backend's MAC (never a stale or zero one); IPs untouched.
 #   stateless_dnat: ip daddr set <backend>; fwd to it; replies (backend ip . port, looked up
 #                   in `sret4`/`sret6`) get the VIP as source and are forwarded to the client.
-
-
-def ingress_chain_name(device: str) -> str:
-    return f"in-{device.lower()}"
 
 
 def _render_netdev_skeleton(devices: frozenset[str]) -> Fragment:

@@ -30,6 +30,7 @@ from app.db.repositories import all_farm_specs, farm_spec
 from app.domain.ipds import IpdsSpec, prefix_of
 from app.domain.model import FarmSpec
 from app.domain.rules import needs_load
+from app.domain.ruleset import FAMILY, TABLE, conns_set_name, qualified
 from app.errors import KernelRejected
 from app.net.neighbours import NeighbourBook
 from app.nft.adapter import NftAdapter, NftError
@@ -40,11 +41,9 @@ from app.nft.render import (
     ListFragment,
     Ruleset,
     SetDecl,
-    conns_set_name,
     ipds_on,
     list_shape,
     netdev_devices,
-    qualified,
     render,
     render_farm,
     render_list,
@@ -354,9 +353,9 @@ class Reconciler:
             return 0
         chosen = [spec for spec in self._specs.values() if wanted(spec)]
         flushes: list[dict[str, object]] = [
-            {"flush": {"set": {"family": "inet", "table": "kernlb", "name": conns_set_name(f)}}}
+            {"flush": {"set": {"family": FAMILY, "table": TABLE, "name": conns_set_name(f)}}}
             for f in sorted(set(reset_counts))
-            if qualified("inet", conns_set_name(f)) in self._applied.farms.get(f, Fragment()).sets
+            if qualified(FAMILY, conns_set_name(f)) in self._applied.farms.get(f, Fragment()).sets
         ]
         if flushes:
             self._apply(flushes)
@@ -434,6 +433,8 @@ class Reconciler:
             return render(farms, list_specs)
 
     def _apply(self, batch: list[dict[str, object]]) -> None:
+        if not batch:
+            return  # e.g. a farm whose change does not alter its rules (farmguardian settings)
         started = time.perf_counter()
         try:
             self.adapter.apply(batch)

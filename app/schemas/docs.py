@@ -1,8 +1,7 @@
-"""Pydantic models that document the wire format in the OpenAPI document.
+"""Response bodies, as the OpenAPI document shows them (request bodies: app/schemas/requests.py).
 
-The routes parse bodies themselves (ZAPI accepts integers as digit strings and answers its own
-error messages), so these models describe, they do not validate.  Keep them in step with
-app/schemas/zapi.py; the API tests assert the real bodies.
+The presenters (app/schemas/zapi.py, stats.py, fg.py, interfaces.py) build these bodies as
+plain dicts in ZAPI's JSON types; the API tests assert the real bodies against them.
 """
 
 from __future__ import annotations
@@ -10,12 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-IntOrDigits = int | str
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow")
 
 
 class ZapiErrorBody(BaseModel):
@@ -31,82 +24,6 @@ class UnauthorizedBody(BaseModel):
 class UnsupportedMediaBody(BaseModel):
     error: Literal["true"]
     message: Literal["Content-Type not supported"]
-
-
-# -- requests ------------------------------------------------------------------------------
-
-
-class FarmCreate(_Model):
-    farmname: str = Field(pattern=r"^[a-zA-Z0-9-]+$", examples=["web"])
-    profile: str = Field(examples=["l4xnat"])
-    vip: str = Field(examples=["198.18.0.10"])
-    vport: IntOrDigits = Field(examples=["80", 80, "80,443", "1000:2000", "*"])
-
-
-class FarmUpdate(_Model):
-    newfarmname: str | None = None
-    algorithm: (
-        Literal["weight", "roundrobin", "hash_srcip", "hash_srcip_srcport", "symhash", "leastconn"]
-        | None
-    ) = None
-    persistence: (
-        Literal["", "none", "ip", "srcip", "srcport", "srcmac", "srcip_srcport", "srcip_dstport"]
-        | None
-    ) = None
-    protocol: (
-        Literal[
-            "tcp",
-            "udp",
-            "sctp",
-            "all",
-            "ftp",
-            "tftp",
-            "sip",
-            "irc",
-            "pptp",
-            "sane",
-            "amanda",
-            "snmp",
-            "netbios-ns",
-        ]
-        | None
-    ) = None
-    nattype: Literal["nat", "dnat"] | None = None
-    ttl: IntOrDigits | None = None
-    vip: str | None = None
-    vport: IntOrDigits | None = None
-    source_addr: str | None = Field(
-        default=None, description='kernlb extension: SNAT address for nat mode; "" clears it'
-    )
-
-
-class FarmActionBody(BaseModel):
-    action: Literal["start", "stop", "restart"]
-
-
-class BackendCreate(_Model):
-    ip: str = Field(examples=["198.18.2.1"])
-    port: IntOrDigits | None = Field(default=None, examples=[8080])
-    weight: IntOrDigits | None = Field(default=None, examples=[1])
-    priority: IntOrDigits | None = Field(default=None, examples=[1])
-    max_conns: IntOrDigits | None = Field(default=None, examples=[0])
-    source_addr: str | None = Field(
-        default=None, description="kernlb extension: SNAT address for this backend (nat mode)"
-    )
-
-
-class BackendUpdate(_Model):
-    ip: str | None = None
-    port: IntOrDigits | None = None
-    weight: IntOrDigits | None = None
-    priority: IntOrDigits | None = None
-    max_conns: IntOrDigits | None = None
-    source_addr: str | None = None
-
-
-class MaintenanceBody(BaseModel):
-    action: Literal["maintenance", "up"]
-    mode: Literal["drain", "cut"] | None = None
 
 
 # -- responses -----------------------------------------------------------------------------
@@ -261,32 +178,6 @@ class MaintenanceResponse(BaseModel):
 # -- farmguardian ---------------------------------------------------------------------------
 
 TrueFalse = Literal["true", "false"]
-
-
-class FarmGuardianUpdate(BaseModel):
-    """Any subset; unknown keys are refused (`Illegal params: ...`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    fgenabled: TrueFalse | None = None
-    fglog: Literal["true", "false", ""] | None = Field(
-        default=None, description='"" (sent by the Go client when unset) leaves the flag as it is'
-    )
-    fgscript: str | None = Field(default=None, examples=["check_tcp -H HOST -p PORT"])
-    fgtimecheck: IntOrDigits | None = Field(default=None, description="seconds between rounds")
-    service: Literal[""] | None = Field(default=None, description="l4xnat farms have none")
-    fgtimeout: IntOrDigits | None = Field(
-        default=None, description="kernlb extension: seconds per probe; 0 = fgtimecheck"
-    )
-    fgrise: IntOrDigits | None = Field(
-        default=None, description="kernlb extension: passing rounds that bring a backend up"
-    )
-    fgfall: IntOrDigits | None = Field(
-        default=None, description="kernlb extension: failing rounds that take a backend down"
-    )
-    fgcutconns: TrueFalse | None = Field(
-        default=None, description="kernlb extension: cut the connections of a backend taken down"
-    )
 
 
 class FarmGuardianModifiedParams(BaseModel):
@@ -480,25 +371,6 @@ class VirtualInterfaceResponse(BaseModel):
     interface: VirtualInterfaceDetail
 
 
-class VirtualInterfaceCreate(_Model):
-    name: str = Field(
-        description="PARENT:TAG, at most 15 characters; PARENT is a link of the host",
-        max_length=15,
-        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*(\.[0-9]{1,4})?:[a-zA-Z0-9]+$",
-        examples=["eth0:vip1"],
-    )
-    ip: str = Field(
-        description="an IPv4 address in a network of the parent", examples=["198.18.1.200"]
-    )
-
-
-class VirtualInterfaceCreateNamed(_Model):
-    ip: str = Field(
-        description="an IPv4 address in a network of the parent", examples=["198.18.1.200"]
-    )
-    name: str | None = Field(default=None, description="if given, the name in the path")
-
-
 class VirtualInterfaceCreatedParams(BaseModel):
     gateway: str
     ip: str
@@ -536,23 +408,6 @@ class ZapiUserParams(BaseModel):
 class ZapiUserResponse(BaseModel):
     description: Literal["Zapi user configuration."]
     params: ZapiUserParams
-
-
-class ZapiUserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str | None = Field(
-        default=None, pattern=r"^[a-zA-Z0-9]+$", description="set this key", examples=["s3cr3tKey"]
-    )
-    status: Literal["enable", "disable"] | None = Field(
-        default=None,
-        description="disable: no key is accepted any more (until a key is set again); "
-        "enable with no key set generates one",
-    )
-    randomkey: Literal["true", "false"] | None = Field(
-        default=None,
-        description="kernlb extension: generate a key and return it once in params.key",
-    )
 
 
 class ZapiUserChangedParams(BaseModel):

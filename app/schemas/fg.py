@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.db.models import Backend, Farm
-from app.db.repositories import backend_spec
+from app.schemas.views import FarmView
 
 EXTENSION_DEFAULTS: dict[str, Any] = {
     "fgtimeout": 0,
@@ -42,13 +42,13 @@ def fg_modified_params(farm: Farm, sent: Iterable[str]) -> dict[str, Any]:
     return {k: v for k, v in fg_params(farm).items() if k not in EXTENSION_DEFAULTS or k in names}
 
 
-def fg_backend(backend: Backend) -> dict[str, Any]:
+def fg_backend(backend: Backend, status: str) -> dict[str, Any]:
     health = backend.health
     return {
         "id": backend.zapi_id,
         "ip": backend.ip,
         "port": backend.port,
-        "status": backend_spec(backend).status,
+        "status": status,
         "health": health.state if health is not None else "up",
         "changed": (
             health.changed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -59,10 +59,11 @@ def fg_backend(backend: Backend) -> dict[str, Any]:
     }
 
 
-def fg_detail(farm: Farm) -> dict[str, Any]:
+def fg_detail(view: FarmView) -> dict[str, Any]:
     """GET /farms/NAME/fg (kernlb extension): the settings and each backend's last transition."""
+    farm = view.farm
     return {
         "description": f"Show farm guardian of {farm.name}",
         "params": fg_params(farm),
-        "backends": [fg_backend(b) for b in farm.backends],
+        "backends": [fg_backend(b, view.backend_status(b)) for b in farm.backends],
     }

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from app.services.interfaces import InterfaceItem, NicView, VirtualView
+from app.schemas.views import InterfaceItem, NicView, VirtualView
 
 
 def nic_item(nic: NicView) -> dict[str, Any]:
@@ -66,21 +66,7 @@ def interface_item(item: InterfaceItem) -> dict[str, Any]:
     return body
 
 
-# -- OpenAPI models of the routes added for zcli (v3.1 and v4.0 share the shapes) ------------
-
-
-class VirtualInterfaceModify(BaseModel):
-    """v3.1: only `ip` (anything else is "Illegal params")."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ip: str = Field(examples=["198.18.4.21"])
-
-
-class VirtualInterfaceAction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["up", "down"]
+# -- OpenAPI models of the answers of the routes added for zcli (v3.1 and v4.0 share them) ----
 
 
 class VirtualInterfaceModifiedResponse(BaseModel):
@@ -114,9 +100,3 @@ class InterfaceListItem(BaseModel):
 class InterfaceListResponse(BaseModel):
     description: Literal["List interfaces"]
     interfaces: list[InterfaceListItem]
-
-
-INTERFACE_REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    VirtualInterfaceModify,
-    VirtualInterfaceAction,
-)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.stats.farms import BackendStats, FarmStats
-from app.stats.system import CPU_FIELDS, InterfaceTraffic, SystemSnapshot
+from app.schemas.views import (
+    CPU_FIELDS,
+    BackendStats,
+    FarmStats,
+    InterfaceTraffic,
+    SystemSnapshot,
+)
 
 MEMORY_FIELDS = ("MemTotal", "MemFree", "Buffers", "Cached", "SwapTotal", "SwapFree", "SwapCached")
 

@@ -7,7 +7,7 @@ from typing import Any
 from app.db.models import Backend, Farm
 from app.domain.rules import parse_vport
 from app.schemas.fg import fg_extensions_set
-from app.services.farms import FarmSummary, FarmView
+from app.schemas.views import FarmSummary, FarmView
 
 
 def vport_detail(vport: str) -> int | str:
@@ -18,17 +18,7 @@ def vport_detail(vport: str) -> int | str:
     return vport
 
 
-def backend_status(backend: Backend, unreachable: frozenset[int] = frozenset()) -> str:
-    if backend.maintenance:
-        return "maintenance"
-    if backend.id in unreachable:
-        return "undefined"  # dsr/stateless_dnat: not reachable at L2, left out of scheduling
-    if backend.health is not None and backend.health.state == "down":
-        return "down"
-    return "up"
-
-
-def backend_item(backend: Backend, unreachable: frozenset[int] = frozenset()) -> dict[str, Any]:
+def backend_item(backend: Backend, status: str) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": backend.zapi_id,
         "ip": backend.ip,
@@ -36,7 +26,7 @@ def backend_item(backend: Backend, unreachable: frozenset[int] = frozenset()) ->
         "weight": backend.weight,
         "priority": backend.priority,
         "max_conns": backend.max_conns,
-        "status": backend_status(backend, unreachable),
+        "status": status,
     }
     if backend.source_addr:  # kernlb extension: shown only when set
         item["source_addr"] = backend.source_addr
@@ -80,5 +70,5 @@ def farm_detail(view: FarmView) -> dict[str, Any]:
     return {
         "description": f"List farm {view.farm.name}",
         "params": farm_params(view),
-        "backends": [backend_item(b, view.unreachable) for b in view.farm.backends],
+        "backends": [backend_item(b, view.backend_status(b)) for b in view.farm.backends],
     }

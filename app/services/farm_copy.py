@@ -13,10 +13,11 @@ from typing import Any
 from app.db import repositories as repo
 from app.db.models import Backend, Farm
 from app.domain.rules import PortSpecError, farms_overlap, format_vport, parse_vport
+from app.domain.ruleset import MAX_BACKEND_MARK, MAX_FARM_ID
+from app.domain.values import as_ip, ip_family, vport_text
 from app.errors import BadRequest
-from app.nft.render import MAX_BACKEND_MARK, MAX_FARM_ID
-from app.services.farms import FarmService, FarmView, status_of
-from app.services.values import as_ip, ip_family, vport_text
+from app.schemas.views import FarmView
+from app.services.farms import FarmService
 
 
 def copy_farm(
@@ -103,6 +104,5 @@ def copy_farm(
         if not busy:
             farm.running = True
             farms.check_netdev(session, repo.farm_spec(farm), description=description)
-        work.touch(farm.id)
-        view = FarmView(farm, status_of(farm, farms.unreachable()))
+        view = FarmView.of(farm, farms.unreachable())
     return view, interface

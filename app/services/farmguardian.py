@@ -18,7 +18,7 @@ Choices where the reference leaves room:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +27,12 @@ from app.db.models import Farm
 from app.errors import BadRequest, NotFound
 from app.health.checks import CheckError, missing_plugin, parse_check
 from app.health.recorder import utcnow
+from app.reconcile.uow import UnitOfWork
+from app.schemas.requests import FarmGuardianUpdate
+from app.schemas.views import FarmView
 from app.services.fg_objects import shared_link, sync_default
-from app.services.uow import UnitOfWork, Work
-from app.services.values import as_int
 
 DESCRIPTION = "Modify farm guardian"
-MAX_SECONDS = 86400
-MAX_COUNT = 100
-BOOLEAN = {"true": True, "false": False}
-
-KEYS = (
-    "fgtimecheck",
-    "fgscript",
-    "fgenabled",
-    "fglog",
-    "fgtimeout",
-    "fgrise",
-    "fgfall",
-    "fgcutconns",
-    "service",
-)
 
 
 class FarmGuardianService:
@@ -70,21 +56,18 @@ class FarmGuardianService:
                 )
             return farm
 
-    def modify(self, name: str, body: dict[str, Any]) -> Farm:
+    def view(self, name: str) -> FarmView:
+        """The farm with its backends' statuses as observed (GET /farms/NAME/fg)."""
+        return FarmView.of(self.show(name), self.uow.reconciler.unreachable_marks())
+
+    def modify(self, name: str, body: Mapping[str, Any] | FarmGuardianUpdate) -> Farm:
         with self.uow.write(DESCRIPTION) as work:
             farm = repo.get_farm(work.session, name)
             if farm is None:
                 raise NotFound(f"The farmname {name} does not exist.", description=DESCRIPTION)
             if farm.profile != "l4xnat":
                 raise _bad("Farm guardian is not supported for the requested farm profile.")
-            if body.get("service") not in (None, ""):
-                raise _bad("L4xNAT profile farms do not have services.")
-            changes = _validate(body)
-            unknown = sorted(k for k in body if k not in KEYS)
-            if unknown:
-                raise _bad(f"Illegal params: {', '.join(unknown)}")
-            if not changes:
-                raise _bad("Not found any param.")
+            changes = FarmGuardianUpdate.parse(body, description=DESCRIPTION).changes()
             shared = shared_link(work.session, farm)
             if shared is not None:
                 raise _bad(
@@ -96,7 +79,7 @@ class FarmGuardianService:
             for key, value in changes.items():
                 setattr(farm, key, value)
             if was_enabled and not farm.fg_enabled:
-                _reset_health(work, farm)
+                _reset_health(farm)
             sync_default(work.session, farm)  # the 4.0 view of this check: `_default_NAME`
         self.on_change()
         return farm
@@ -120,49 +103,7 @@ def _bad(message: str) -> BadRequest:
     return BadRequest(message, description=DESCRIPTION)
 
 
-def _validate(body: dict[str, Any]) -> dict[str, Any]:
-    """Column -> value for every field of the body, in the reference's order of checks."""
-    changes: dict[str, Any] = {}
-    if "fgtimecheck" in body:
-        changes["fg_timecheck"] = _number(body, "fgtimecheck", low=1, high=MAX_SECONDS)
-    if "fgscript" in body:
-        script = body["fgscript"]
-        if script == "":
-            raise _bad("Invalid fgscript, can't be blank.")
-        if not isinstance(script, str) or len(script) > 1024:
-            raise _bad("Invalid fgscript.")
-        changes["fg_script"] = script
-    if "fgenabled" in body:
-        changes["fg_enabled"] = _boolean(body, "fgenabled")
-    if body.get("fglog", "") != "":  # "" (the Go client's unset flag) leaves it as it is
-        changes["fg_log"] = _boolean(body, "fglog")
-    if "fgtimeout" in body:
-        changes["fg_timeout"] = _number(body, "fgtimeout", low=0, high=MAX_SECONDS)
-    if "fgrise" in body:
-        changes["fg_rise"] = _number(body, "fgrise", low=1, high=MAX_COUNT)
-    if "fgfall" in body:
-        changes["fg_fall"] = _number(body, "fgfall", low=1, high=MAX_COUNT)
-    if "fgcutconns" in body:
-        changes["fg_cut_conns"] = _boolean(body, "fgcutconns")
-    return changes
-
-
-def _number(body: dict[str, Any], key: str, *, low: int, high: int) -> int:
-    value = as_int(body[key])
-    if value is None or not low <= value <= high:
-        raise _bad(f"Invalid format, please insert a valid {key}.")
-    return value
-
-
-def _boolean(body: dict[str, Any], key: str) -> bool:
-    # JSON booleans are refused, as in the reference: the values are the strings.
-    value = body[key]
-    if not isinstance(value, str) or value not in BOOLEAN:
-        raise _bad(f"Invalid format, please insert a valid {key}.")
-    return BOOLEAN[value]
-
-
-def _reset_health(work: Work, farm: Farm) -> None:
+def _reset_health(farm: Farm) -> None:
     """Farmguardian off: the backends it marked down are up again (nothing else would)."""
     down = [b for b in farm.backends if b.health is not None and b.health.state == "down"]
     for backend in down:
@@ -170,5 +111,3 @@ def _reset_health(work: Work, farm: Farm) -> None:
         backend.health.state = "up"
         backend.health.changed_at = utcnow()
         backend.health.reason = "farmguardian disabled"
-    if down:
-        work.touch(farm.id)

@@ -4,77 +4,32 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.db import repositories as repo
 from app.db.models import Farm
-from app.domain.model import ALGORITHMS, HELPERS, NATTYPES, TRANSPORTS, FarmSpec
-from app.domain.rules import PortSpecError, farm_status, farms_overlap, format_vport, parse_vport
-from app.errors import BadRequest, Gone, NotFound
-from app.net.addresses import AddressBook
-from app.nft.render import MAX_FARM_ID
-from app.services.uow import UnitOfWork
-from app.services.values import as_int, as_ip, ip_family, is_farm_name, vport_text
-
-UNSUPPORTED_PROFILES = ("http", "https", "gslb", "datalink")
-HELPER_PROTOCOLS = (
-    "ftp",
-    "tftp",
-    "sip",
-    "amanda",
-    "h323",
-    "irc",
-    "netbios-ns",
-    "pptp",
-    "sane",
-    "snmp",
+from app.domain.model import HELPERS, FarmSpec
+from app.domain.rules import (
+    farm_status,
+    farms_overlap,
+    format_vport,
+    observed,
+    parse_vport,
 )
-PERSISTENCE_INPUT = {
-    "": "",
-    "none": "",
-    "ip": "ip",
-    "srcip": "ip",
-    "srcport": "srcport",
-    "srcmac": "srcmac",
-    "srcip_srcport": "srcip_srcport",
-    "srcip_dstport": "srcip_dstport",
-}
-
-
-@dataclass(frozen=True)
-class FarmView:
-    """A farm with its computed status, for the presenters."""
-
-    farm: Farm
-    status: str
-    unreachable: frozenset[int] = frozenset()  # backend marks shown `undefined`
-
-
-@dataclass(frozen=True)
-class FarmSummary:
-    """A farm's entry in `GET /farms`."""
-
-    name: str
-    profile: str
-    status: str
-    vip: str
-    vport: str
-
-
-def _observed(spec: FarmSpec, unreachable: frozenset[int]) -> FarmSpec:
-    if unreachable and spec.stateless:
-        backends = tuple(
-            dataclasses.replace(b, l2_reachable=b.mark not in unreachable) for b in spec.backends
-        )
-        spec = dataclasses.replace(spec, backends=backends)
-    return spec
+from app.domain.ruleset import MAX_FARM_ID
+from app.domain.values import as_ip, ip_family, is_farm_name
+from app.errors import BadRequest, NotFound
+from app.net.addresses import AddressBook
+from app.reconcile.uow import UnitOfWork
+from app.schemas.requests import FarmActionBody, FarmCreate, FarmUpdate
+from app.schemas.views import FarmSummary, FarmView
 
 
 def status_of(farm: Farm, unreachable: frozenset[int] = frozenset()) -> str:
-    return farm_status(_observed(repo.farm_spec(farm), unreachable))
+    return FarmView.of(farm, unreachable).status
 
 
 def _spec_with(farm: Farm, **changes: Any) -> FarmSpec:
@@ -104,7 +59,7 @@ class FarmService:
     def list(self) -> list[FarmView]:
         with self.uow.read() as session:
             gone = self.unreachable()
-            return [FarmView(f, status_of(f, gone), gone) for f in repo.list_farms(session)]
+            return [FarmView.of(f, gone) for f in repo.list_farms(session)]
 
     def summaries(self) -> builtins.list[FarmSummary]:
         """Every farm's list entry, from the state the reconciler applied last.
@@ -118,7 +73,7 @@ class FarmService:
             FarmSummary(
                 name=spec.name,
                 profile="l4xnat",
-                status=farm_status(_observed(spec, gone)),
+                status=farm_status(observed(spec, gone)),
                 vip=spec.vip,
                 vport=format_vport(spec.ports),
             )
@@ -134,55 +89,30 @@ class FarmService:
                     message or f"The farmname {name} does not exist.", description=description
                 )
             gone = self.unreachable()
-            return FarmView(farm, status_of(farm, gone), gone)
+            return FarmView.of(farm, gone)
 
     # -- create ----------------------------------------------------------------------------
 
-    def create(self, body: dict[str, Any]) -> tuple[FarmView, str, str]:
+    def create(self, body: Mapping[str, Any] | FarmCreate) -> tuple[FarmView, str, str]:
         """Returns the farm, the interface holding its VIP, and the profile as given."""
-        name = body.get("farmname")
-        description = f"Creating farm '{name if isinstance(name, str) else ''}'"
-        if not is_farm_name(name):
-            raise BadRequest(
-                "The farm name is required to have alphabet letters, numbers or hypens (-) only.",
-                description=description,
-            )
-        assert isinstance(name, str)
+        raw_name = body.farmname if isinstance(body, FarmCreate) else body.get("farmname")
+        description = f"Creating farm '{raw_name if isinstance(raw_name, str) else ''}'"
         with self.uow.write(description) as work:
             session = work.session
-            if repo.get_farm(session, name) is not None:
+            # The reference's order: the name, then whether it is taken, then the rest.
+            if is_farm_name(raw_name) and repo.get_farm(session, str(raw_name)) is not None:
                 raise BadRequest(
                     "Error trying to create a new farm, the farm name already exists.",
                     description=description,
                 )
-            profile = body.get("profile")
-            profile_l = profile.lower() if isinstance(profile, str) else ""
-            if profile_l in UNSUPPORTED_PROFILES:
-                raise BadRequest(
-                    f"The farm profile '{profile}' is not supported by kernlb yet; "
-                    "only l4xnat farms can be created.",
-                    description=description,
-                )
-            if profile_l != "l4xnat":
-                raise BadRequest("The farm's profile is not supported.", description=description)
-            vip = as_ip(body.get("vip"))
-            if vip is None:
-                raise BadRequest("Invalid vip.", description=description)
+            request = FarmCreate.parse(body, description=description)
+            name, vip = request.farmname, request.vip
             interface = self.addresses.interface_of(vip)
             if interface is None:
                 raise BadRequest(
                     "The vip IP must exist in some interface.", description=description
                 )
-            vport = vport_text(body.get("vport"))
-            try:
-                ports = parse_vport(vport) if vport is not None else None
-            except PortSpecError:
-                ports, vport = None, None
-            if vport is None:
-                raise BadRequest(
-                    "The virtual port must be an acceptable value and must be available.",
-                    description=description,
-                )
+            ports = parse_vport(request.vport)
             protocol = "all" if ports is None else "tcp"
             spec = FarmSpec(id=0, name=name, vip=vip, ports=ports, protocol=protocol)
             _check_overlap(session, spec, description=description)
@@ -203,98 +133,53 @@ class FarmService:
             session.flush()
             if farm.id > MAX_FARM_ID:
                 raise BadRequest("The farm limit has been reached.", description=description)
-            work.touch(farm.id)
-            view = FarmView(farm, status_of(farm, self.unreachable()))
-        return view, interface, str(profile)
+            view = FarmView.of(farm, self.unreachable())
+        return view, interface, request.profile
 
     # -- modify ----------------------------------------------------------------------------
 
-    def modify(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Validate every field first, then apply them all in one transaction."""
+    def modify(self, name: str, body: Mapping[str, Any] | FarmUpdate) -> dict[str, Any]:
+        """Validate every field first, then apply them all in one transaction.
+
+        Returns the echo of the request (ZAPI answers with what it was sent, typed)."""
         description = f"Modify L4xNAT farm '{name}'"
-        echo = dict(body)
         with self.uow.write(description) as work:
             session = work.session
             farm = repo.get_farm(session, name)
             if farm is None:
                 raise NotFound(f"The farmname {name} does not exist.", description="Modify farm")
+            request = FarmUpdate.parse(body, description=description)
+            echo = dict(body) if isinstance(body, Mapping) else request.echo()
             changes: dict[str, Any] = {}
 
             def bad(message: str) -> BadRequest:
                 return BadRequest(message, description=description)
 
-            new_name = body.get("newfarmname")
-            if new_name is not None:
-                if new_name == "":
-                    raise bad("Invalid newfarmname, can't be blank.")
-                if not is_farm_name(new_name):
-                    raise bad("Invalid newfarmname.")
-                if new_name != farm.name:
-                    if farm.running:
-                        raise bad("Cannot change the farm name while running")
-                    if repo.get_farm(session, new_name) is not None:
-                        raise bad(f"The farm {new_name} already exists, try another name.")
-                    changes["name"] = new_name
-
-            algorithm = body.get("algorithm")
-            if algorithm is not None and not isinstance(algorithm, str):
-                raise bad("Invalid algorithm.")
-            if algorithm is not None:
-                if algorithm == "":
-                    raise bad("Invalid algorithm, can't be blank.")
-                if algorithm == "prio":
-                    raise Gone("Not supported anymore.", description=description)
-                if algorithm not in ALGORITHMS:
-                    raise bad("Invalid algorithm.")
-                changes["algorithm"] = algorithm
-
-            persistence = body.get("persistence")
-            if persistence is not None:
-                if not isinstance(persistence, str) or persistence not in PERSISTENCE_INPUT:
-                    raise bad("Invalid persistence.")
-                changes["persistence"] = PERSISTENCE_INPUT[persistence]
-
-            protocol = body.get("protocol")
-            if protocol is not None and not isinstance(protocol, str):
-                raise bad("Invalid protocol.")
+            new_name = request.newfarmname
+            if new_name is not None and new_name != farm.name:
+                if farm.running:
+                    raise bad("Cannot change the farm name while running")
+                if repo.get_farm(session, new_name) is not None:
+                    raise bad(f"The farm {new_name} already exists, try another name.")
+                changes["name"] = new_name
+            if request.algorithm is not None:
+                changes["algorithm"] = request.algorithm
+            if request.persistence is not None:
+                changes["persistence"] = request.persistence
+            protocol = request.protocol
             if protocol is not None:
-                if protocol == "":
-                    raise bad("Invalid protocol, can't be blank.")
                 if protocol in HELPERS and protocol not in self.helpers:
                     raise bad(
                         f"The protocol '{protocol}' needs the kernel's {protocol} conntrack "
                         "helper, which this kernel does not provide."
                     )
-                if protocol not in (*TRANSPORTS, "all", *HELPERS):
-                    raise bad("Invalid protocol.")
                 changes["protocol"] = protocol
-
-            nattype = body.get("nattype")
-            if nattype is not None and not isinstance(nattype, str):
-                raise bad("Invalid nattype.")
-            if nattype is not None:
-                if nattype == "":
-                    raise bad("Invalid nattype, can't be blank.")
-                if nattype not in NATTYPES:
-                    raise bad("Invalid nattype.")
-                changes["nattype"] = nattype
-
-            if "ttl" in body and body["ttl"] is not None:
-                if body["ttl"] == "":
-                    raise bad("Invalid ttl, can't be blank.")
-                ttl = as_int(body["ttl"])
-                if ttl is None or ttl < 1:
-                    raise bad("Invalid ttl.")
-                changes["ttl"] = ttl
-                echo["ttl"] = ttl
-
-            vip_in = body.get("vip")
-            if vip_in is not None:
-                if vip_in == "":
-                    raise bad("Invalid vip, can't be blank.")
-                vip = as_ip(vip_in)
-                if vip is None:
-                    raise bad("Invalid vip.")
+            if request.nattype is not None:
+                changes["nattype"] = request.nattype
+            if request.ttl is not None:
+                changes["ttl"] = echo["ttl"] = request.ttl
+            vip = request.vip
+            if vip is not None:
                 vip_interface = self.addresses.interface_of(vip)
                 if vip_interface is None:
                     raise bad("The vip IP must exist in some interface.")
@@ -306,25 +191,12 @@ class FarmService:
                         f"backends are IPv{families.pop()}."
                     )
                 changes["vip"] = vip
-
-            vport_in = body.get("vport")
-            if vport_in is not None:
-                vport = vport_text(vport_in)
-                if vport == "":
-                    raise bad("Invalid vport, can't be blank.")
-                try:
-                    ports = parse_vport(vport) if vport is not None else None
-                except PortSpecError:
-                    vport = None
-                if vport is None:
-                    raise bad("Invalid vport.")
-                changes["ports"] = ports
-
-            source_in = body.get("source_addr")
-            if source_in is not None:
+            if request.vport is not None:
+                changes["ports"] = parse_vport(request.vport)
+            if request.source_addr is not None:
                 vip_family = ip_family(changes.get("vip", farm.vip))
                 changes["source_addr"] = self.source_address(
-                    source_in, family=vip_family, description=description
+                    request.source_addr, family=vip_family, description=description
                 )
 
             if changes.get("protocol") == "all":
@@ -345,7 +217,6 @@ class FarmService:
                     farm.vport = format_vport(value)
                 else:
                     setattr(farm, key, value)
-            work.touch(farm.id)
         return echo
 
     def unreachable(self) -> frozenset[int]:
@@ -425,24 +296,16 @@ class FarmService:
             if farm.running:
                 work.cut(*(b.id for b in farm.backends))
             work.session.delete(farm)
-            work.touch(farm.id)
 
     # -- actions ---------------------------------------------------------------------------
 
-    def action(self, name: str, body: dict[str, Any]) -> tuple[str, str]:
+    def action(self, name: str, body: Mapping[str, Any] | FarmActionBody) -> tuple[str, str]:
         description = "Farm actions"
         with self.uow.write(description) as work:
             farm = repo.get_farm(work.session, name)
             if farm is None:
                 raise NotFound(f"The farmname {name} does not exist.", description=description)
-            action = body.get("action")
-            if action is None:
-                raise BadRequest("No action has been requested.", description=description)
-            if action not in ("start", "stop", "restart"):
-                raise BadRequest(
-                    "Invalid action; the actions available are stop, start and restart",
-                    description=description,
-                )
+            action = FarmActionBody.parse(body, description=description).action
             if action in ("stop", "restart") and farm.running:
                 # Like the original: stopping a farm cuts its connections.
                 work.cut(*(b.id for b in farm.backends))
@@ -465,6 +328,5 @@ class FarmService:
                 farm.running = True
             else:
                 farm.running = False
-            work.touch(farm.id)
             status = status_of(farm, self.unreachable())
-        return str(action), status
+        return action, status

@@ -14,7 +14,6 @@ change), when they are copied into the table and keep `template: true`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +26,12 @@ from app.domain.fg_templates import TEMPLATES
 from app.errors import BadRequest, NotFound
 from app.health.checks import CheckError, missing_plugin, parse_check
 from app.health.recorder import utcnow
+from app.reconcile.uow import UnitOfWork, Work
+from app.schemas.views import FgView
 from app.services.farms import status_of
-from app.services.uow import UnitOfWork, Work
 
 MIGRATED = "This farmguardian was created automatically to migrate to ZEVENET 5.2 version or higher"
 DEFAULT_PREFIX = "_default_"
-
-
-@dataclass(frozen=True)
-class FgView:
-    name: str
-    description: str
-    command: str
-    interval: int
-    timeout: int
-    log: bool
-    cut_conns: bool
-    backend_alias: bool
-    template: bool
-    farms: tuple[str, ...]
 
 
 def _template_row(name: str) -> FarmGuardian:
@@ -101,8 +87,6 @@ def reset_health(work: Work, farm: Farm, reason: str) -> None:
         backend.health.state = "up"
         backend.health.changed_at = utcnow()
         backend.health.reason = reason
-    if down:
-        work.touch(farm.id)
 
 
 def unlink(work: Work, farm: Farm) -> None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -23,7 +22,9 @@ from app.db import repositories as repo
 from app.db.models import VirtualInterface
 from app.errors import BadRequest, NotFound
 from app.net.links import Address, Link, LinkError, LinkManager
-from app.services.uow import UnitOfWork
+from app.reconcile.uow import UnitOfWork
+from app.schemas.requests import VirtualInterfaceCreate
+from app.schemas.views import InterfaceItem, NicView, VirtualView
 
 log = logging.getLogger(__name__)
 
@@ -34,42 +35,6 @@ ADD = "Add a virtual interface"
 DELETE = "Delete virtual interface"
 MODIFY = "Modify virtual interface"
 ACTION = "Action on virtual interface"
-
-
-@dataclass(frozen=True)
-class NicView:
-    name: str
-    ip: str
-    netmask: str
-    gateway: str
-    mac: str
-    status: str  # "up" | "down"
-    has_vlan: bool
-
-
-@dataclass(frozen=True)
-class VirtualView:
-    name: str
-    parent: str
-    ip: str
-    netmask: str
-    gateway: str
-    mac: str
-    status: str  # "up" when the parent is up and holds the address, else "down"
-
-
-@dataclass(frozen=True)
-class InterfaceItem:
-    """An item of `GET /interfaces`."""
-
-    name: str
-    ip: str
-    netmask: str
-    gateway: str
-    mac: str
-    status: str
-    type: str  # "nic" | "vlan" | "virtual"
-    has_vlan: bool = False
 
 
 def _netmask(prefixlen: int) -> str:
@@ -150,26 +115,14 @@ class InterfaceService:
 
     # -- changes ---------------------------------------------------------------------------
 
-    def create(self, body: dict[str, Any]) -> VirtualView:
+    def create(self, body: Mapping[str, Any] | VirtualInterfaceCreate) -> VirtualView:
         def bad(message: str) -> BadRequest:
             return BadRequest(message, description=ADD)
 
-        name = body.get("name")
-        if not isinstance(name, str) or not name:
-            raise bad("Interface name is not valid")
-        if len(name) > MAX_NAME:
-            raise bad("Virtual interface name has a maximum length of 15 characters")
-        match = VIRTUAL_NAME.fullmatch(name)
-        if match is None:
-            raise bad("Interface name is not valid")
-        parent = match.group(1)
-        raw_ip = body.get("ip")
-        try:
-            ip = ipaddress.IPv4Address(raw_ip) if isinstance(raw_ip, str) else None
-        except ValueError:
-            ip = None
-        if ip is None:
-            raise bad("IP Address is not valid.")
+        request = VirtualInterfaceCreate.parse(body, description=ADD)
+        name = request.name
+        parent = name.split(":", 1)[0]
+        ip = ipaddress.IPv4Address(request.ip)
         added: Address | None = None
         try:
             with self.uow.write() as work:
@@ -374,7 +327,6 @@ class InterfaceService:
                 row.ip, row.prefixlen = str(ip), network.prefixlen
                 for farm in farms:
                     farm.vip = str(ip)
-                    work.touch(farm.id)
                 session.flush()
                 new = Address(link=row.parent, label=row.name, ip=row.ip, prefixlen=row.prefixlen)
                 if row.enabled:

@@ -28,6 +28,7 @@ from app.domain.ipds import (
 )
 from app.errors import BadRequest, NotFound
 from app.nft import ipds as nft_ipds
+from app.reconcile.uow import UnitOfWork, Work
 from app.schemas.ipds import (
     DosCreate,
     DosUpdate,
@@ -37,7 +38,6 @@ from app.schemas.ipds import (
     SourceAdd,
     parse,
 )
-from app.services.uow import UnitOfWork, Work
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,6 @@ class IpdsService:
             row = self._list(work.session, name, description)
             if data.policy is not None and data.policy != row.policy:
                 row.policy = data.policy
-                for farm_id in q.farms_using_list(work.session, row.id):
-                    work.touch(farm_id)
             if parsed is not None:
                 work.session.execute(delete(IpdsSource).where(IpdsSource.list_id == row.id))
                 if parsed:
@@ -300,8 +298,6 @@ class IpdsService:
                 if key not in allowed:
                     raise BadRequest(f"The parameter {key} does not apply to the rule {row.rule}.")
                 setattr(row, key, value)
-            for farm_id in q.farms_using_dos(work.session, row.id):
-                work.touch(farm_id)
             work.session.flush()
             return self._dos_view(work.session, row)
 
@@ -339,7 +335,6 @@ class IpdsService:
                     f"The list {data.name} is already applied to the farm {farm_name}."
                 )
             work.session.add(IpdsFarmList(farm_id=farm.id, list_id=row.id))
-            work.touch(farm.id)
             return row.name
 
     def detach_list(self, farm_name: str, list_name: str) -> None:
@@ -351,7 +346,6 @@ class IpdsService:
             if link is None:
                 raise NotFound(f"The list {list_name} is not applied to the farm {farm_name}.")
             work.session.delete(link)
-            work.touch(farm.id)
 
     def attach_dos(self, farm_name: str, body: dict[str, Any]) -> str:
         description = "Apply a rule to a farm"
@@ -364,7 +358,6 @@ class IpdsService:
                     f"The DoS rule {data.name} is already applied to the farm {farm_name}."
                 )
             work.session.add(IpdsFarmDos(farm_id=farm.id, dos_id=row.id))
-            work.touch(farm.id)
             return row.name
 
     def detach_dos(self, farm_name: str, rule_name: str) -> None:
@@ -376,7 +369,6 @@ class IpdsService:
             if link is None:
                 raise NotFound(f"The DoS rule {rule_name} is not applied to the farm {farm_name}.")
             work.session.delete(link)
-            work.touch(farm.id)
 
     def farm_rules(self, farm_name: str) -> dict[str, Any]:
         """The `ipds` object of GET /farms/NAME (Zevenet's getIPDSfarmsRules shape)."""

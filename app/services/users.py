@@ -10,10 +10,11 @@ key matches it, and start-up does not generate a new key over it (the operator's
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import BadRequest
+from app.schemas.requests import ZapiUserUpdate
 from app.services.keys import KeyStore, generate_key
 
 DESCRIPTION = "Setting Zapi user configuration"
@@ -39,33 +40,11 @@ class ZapiUserService:
     def status(self) -> ZapiUser:
         return ZapiUser(enabled=self.keys.enabled())
 
-    def change(self, body: dict[str, Any]) -> Change:
-        def bad(message: str) -> BadRequest:
-            return BadRequest(message, description=DESCRIPTION)
+    def change(self, body: Mapping[str, Any] | ZapiUserUpdate) -> Change:
+        request = ZapiUserUpdate.parse(body, description=DESCRIPTION)
+        key, status, random = request.key, request.status, request.randomkey
 
-        if not body:
-            raise bad("Not found any param.")
-        illegal = sorted(k for k in body if k not in PARAMS)
-        if illegal:
-            raise bad(f"Illegal params: {', '.join(illegal)}")
-        key = body.get("key")
-        if "key" in body and (not isinstance(key, str) or not KEY.fullmatch(key)):
-            raise bad("Error, character incorrect in key zapi.")
-        status = body.get("status")
-        if "status" in body and status not in ("enable", "disable"):
-            raise bad("Error, character incorrect in status zapi.")
-        if "newpassword" in body:
-            # The original's zapi user was a system account; kernlb has none.
-            raise bad("The zapi user has no password in kernlb: only its key authenticates.")
-        random = body.get("randomkey")
-        if "randomkey" in body and random not in ("true", "false"):
-            raise bad('Invalid randomkey: it must be "true" or "false".')
-        if random == "true" and "key" in body:
-            raise bad("Send either a key or randomkey, not both.")
-        if status == "disable" and ("key" in body or random == "true"):
-            raise bad("A key cannot be set while disabling the zapi user.")
-
-        params = dict(body)
+        params = dict(body) if isinstance(body, Mapping) else request.echo()
         if status == "disable":
             self.keys.disable()
         elif isinstance(key, str):

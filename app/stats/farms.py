@@ -8,47 +8,19 @@ counts whatever its status (a draining backend still holds connections).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from app.db import repositories as repo
 from app.db.models import Backend, Farm
 from app.errors import BadRequest, NotFound
-from app.schemas.zapi import backend_status
-from app.services.farms import status_of
-from app.services.uow import UnitOfWork
-from app.stats.conntrack import ConnectionCounter, MarkCounts
+from app.net.conntrack import ConnectionCounter, MarkCounts
+from app.reconcile.uow import UnitOfWork
+from app.schemas.views import BackendStats, FarmStats, FarmView
 
 DESCRIPTION = "Get farm stats"
 NO_STATS_PROFILES = ("datalink",)  # the original has no stats for them (omitted / 404)
 SERVICE_PROFILES = ("http", "https", "gslb")
 
 
-@dataclass(frozen=True)
-class BackendStats:
-    id: int
-    ip: str
-    port: int | None
-    weight: int
-    priority: int
-    max_conns: int
-    status: str
-    established: int
-    pending: int
-
-
-@dataclass(frozen=True)
-class FarmStats:
-    name: str
-    profile: str
-    status: str
-    vip: str
-    vport: str
-    established: int
-    pending: int
-    backends: tuple[BackendStats, ...]
-
-
-def _backend_stats(backend: Backend, counts: MarkCounts | None) -> BackendStats:
+def _backend_stats(backend: Backend, status: str, counts: MarkCounts | None) -> BackendStats:
     return BackendStats(
         id=backend.zapi_id,
         ip=backend.ip,
@@ -56,17 +28,21 @@ def _backend_stats(backend: Backend, counts: MarkCounts | None) -> BackendStats:
         weight=backend.weight,
         priority=backend.priority,
         max_conns=backend.max_conns,
-        status=backend_status(backend),
+        status=status,
         established=counts.established if counts is not None else 0,
         pending=counts.pending if counts is not None else 0,
     )
 
 
-def farm_stats(farm: Farm, counts: dict[int, MarkCounts]) -> FarmStats:
-    status = status_of(farm)
+def farm_stats(
+    farm: Farm, counts: dict[int, MarkCounts], unreachable: frozenset[int] = frozenset()
+) -> FarmStats:
+    view = FarmView.of(farm, unreachable)
+    status = view.status
     running = farm.running and status != "down"
     backends = tuple(
-        _backend_stats(b, counts.get(b.id) if running else None) for b in farm.backends
+        _backend_stats(b, view.backend_status(b), counts.get(b.id) if running else None)
+        for b in farm.backends
     )
     counted = [b for b in backends if b.status == "up"] if running else []
     return FarmStats(
@@ -91,7 +67,8 @@ class FarmStatsService:
             farms = [f for f in repo.list_farms(session) if f.profile not in NO_STATS_PROFILES]
             busy = any(f.running and f.backends for f in farms)
             counts = self.counter.count_by_mark() if busy else {}
-            return [farm_stats(f, counts) for f in farms]
+            gone = self.uow.reconciler.unreachable_marks()
+            return [farm_stats(f, counts, gone) for f in farms]
 
     def farm(self, name: str, *, path: str, service: str | None = None) -> FarmStats:
         """One farm's backends; `path` is what a 404 names (datalink farms have no stats)."""
@@ -107,4 +84,4 @@ class FarmStatsService:
             if farm.profile in NO_STATS_PROFILES:
                 raise NotFound(f"Request not found: {path}", description="Request not found")
             counts = self.counter.count_by_mark() if farm.running and farm.backends else {}
-            return farm_stats(farm, counts)
+            return farm_stats(farm, counts, self.uow.reconciler.unreachable_marks())

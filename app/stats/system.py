@@ -11,40 +11,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-CPU_FIELDS = ("user", "nice", "sys", "idle", "iowait", "irq", "softirq")
+from app.schemas.views import CPU_FIELDS, InterfaceTraffic, NetworkSnapshot, SystemSnapshot
+
 # Fallback devices that modules create on their own; the original hid them too.
 HIDDEN_INTERFACES = frozenset(
     {"lo", "gre0", "gretap0", "erspan0", "ip6gre0", "ip6tnl0", "sit0", "cl_maintenance"}
 )
-
-
-@dataclass(frozen=True)
-class InterfaceTraffic:
-    name: str
-    rx_bytes: int
-    tx_bytes: int
-
-
-@dataclass(frozen=True)
-class SystemSnapshot:
-    hostname: str
-    date: str
-    meminfo_kb: dict[str, int]  # /proc/meminfo fields, in kB
-    load: tuple[float, float, float]
-    cpu_percent: dict[str, float]  # CPU_FIELDS + "usage", over the last sampling interval
-    cores: int
-    interfaces: tuple[InterfaceTraffic, ...]
-
-
-@dataclass(frozen=True)
-class NetworkSnapshot:
-    hostname: str
-    date: str
-    interfaces: tuple[InterfaceTraffic, ...]
 
 
 class SystemProbe(Protocol):

@@ -20,6 +20,7 @@ from app.main import create_app
 from app.net.addresses import AddressBook, StaticAddressBook
 from app.net.conntrack import NullConntrack
 from app.net.links import StaticLinks
+from app.net.neighbours import NeighbourBook
 from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
@@ -80,6 +81,7 @@ def serve(settings: Settings, ct: NullConntrack, counter: FakeCounter, links: St
         settings: Settings = settings,
         addresses: AddressBook | None = None,
         key: str | None = KEY,
+        neighbours: NeighbourBook | None = None,
     ) -> Iterator[TestClient]:
         app = create_app(
             settings,
@@ -90,6 +92,7 @@ def serve(settings: Settings, ct: NullConntrack, counter: FakeCounter, links: St
             counter=counter,
             links=links,
             system_probe=FixedSystemProbe(),
+            neighbours=neighbours,
         )
         with TestClient(app, raise_server_exceptions=False) as client:
             client.event_hooks["response"] = [check_zapi_response]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.net.conntrack import MarkCounts
 from app.net.links import Address, Link, StaticLinks
-from app.stats.conntrack import MarkCounts
-from app.stats.system import InterfaceTraffic, NetworkSnapshot, SystemSnapshot
+from app.schemas.views import InterfaceTraffic, NetworkSnapshot, SystemSnapshot
 
 HOSTNAME = "lb1"
 DATE = "Thu Nov 26 10:00:00 2026"

@@ -286,6 +286,21 @@ def drive_farm_life_cycle(g: ModuleType, client: Any, counter: FakeCounter) -> s
     )
     assert echo.params.additional_properties == {"algorithm": "roundrobin"}
 
+    # A second farm in direct server return: the document offers every nattype the API takes.
+    call(
+        g,
+        client,
+        "farms",
+        "create_farm",
+        body=model(g, "FarmCreate")(farmname="dsr", profile="l4xnat", vip=VIRTUAL_IP, vport=443),
+        status=201,
+    )
+    dsr = model(g, "FarmUpdateNattypeType0")("dsr")
+    echo = call(g, client, "farms", "modify_farm", "dsr", body=model(g, "FarmUpdate")(nattype=dsr))
+    assert echo.params.additional_properties == {"nattype": "dsr"}
+    assert call(g, client, "farms", "get_farm", "dsr").params.nattype == "dsr"
+    call(g, client, "farms", "delete_farm", "dsr")
+
     refused = call(g, client, "interfaces", "delete_virtual_interface", "eth0:vip1", status=400)
     assert "web" in refused.message
 
@@ -303,7 +318,7 @@ def drive_farm_life_cycle(g: ModuleType, client: Any, counter: FakeCounter) -> s
         client,
         "system",
         "set_zapi_user",
-        body=model(g, "ZapiUserUpdate")(randomkey=model(g, "ZapiUserUpdateRandomkeyType0")("true")),
+        body=model(g, "ZapiUserUpdate")(randomkey=model(g, "ZapiUserUpdateRandomkey")("true")),
     )
     refused_old = call(g, client, "farms", "list_farms", status=401)
     assert refused_old.message == "Authorization required"

@@ -21,7 +21,7 @@ from app.health.recorder import CheckLoader, HealthRecorder
 from app.net.conntrack import NullConntrack
 from app.nft.fake import FakeNftAdapter
 from app.reconcile.reconciler import Reconciler
-from app.services.uow import UnitOfWork
+from app.reconcile.uow import UnitOfWork
 
 NOW = datetime.datetime(2026, 11, 27, 9, 30, 0)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from app.schemas.views import InterfaceTraffic
 from app.stats.system import (
-    InterfaceTraffic,
     ProcSystemProbe,
     cpu_percent,
     parse_cpu_times,

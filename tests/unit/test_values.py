@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.values import as_int, as_ip, is_farm_name, vport_text
+from app.domain.values import as_int, as_ip, is_farm_name, vport_text
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,8 @@ from app.schemas.v40_bodies import (
     BackendModified40Response,
     Maintenance40Response,
 )
-from app.services.farms import FarmService, FarmView
+from app.schemas.views import FarmView
+from app.services.farms import FarmService
 
 router = new_router("v4.0 backends")
 NO_BACKEND = "Could not find a backend with such id."
@@ -69,7 +70,7 @@ def list_backends(name: str, farms: FarmsDep) -> dict[str, Any]:
     view = _farm(farms, name, "List backends")
     return {
         "description": "List backends",
-        "params": [backend_item40(b, view.unreachable) for b in view.farm.backends],
+        "params": [backend_item40(b, view.backend_status(b)) for b in view.farm.backends],
     }
 
 
@@ -91,7 +92,7 @@ def create_backend(name: str, body: Body40, farms: FarmsDep, backends: BackendsD
     answer = {
         "description": description,
         "message": "Backend added.",
-        "params": backend_item40(stored, view.unreachable),
+        "params": backend_item40(stored, view.backend_status(stored)),
         "status": status,
     }
     return ZapiResponse(_warned(answer, farms, name), 201)

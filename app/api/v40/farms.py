@@ -14,6 +14,7 @@ from app.api.v40.present import (
     farm_detail40,
 )
 from app.domain.rules import PortSpecError, parse_vport
+from app.domain.values import as_ip, ip_family
 from app.errors import BadRequest, Gone, NotFound
 from app.schemas import docs
 from app.schemas.v40 import FarmAction40, FarmCreate40, FarmModify40, check_params
@@ -28,7 +29,6 @@ from app.schemas.v40_bodies import (
 from app.schemas.zapi import farm_list_item
 from app.services.farm_copy import copy_farm
 from app.services.farms import FarmService
-from app.services.values import as_ip, ip_family
 
 router = new_router("v4.0 farms")
 REMOVED_PROTOCOLS = ("amanda", "irc", "netbios-ns", "sane")

@@ -10,10 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.db.models import Backend
+from app.schemas.views import FarmStats, FarmView, FgView
 from app.schemas.zapi import backend_item, vport_detail
-from app.services.farms import FarmView
-from app.services.fg_objects import FgView
-from app.stats.farms import FarmStats
 
 
 def status40(status: str) -> str:
@@ -21,8 +19,8 @@ def status40(status: str) -> str:
     return "up" if status.lower() == "undefined" else status
 
 
-def backend_item40(backend: Backend, unreachable: frozenset[int] = frozenset()) -> dict[str, Any]:
-    item = backend_item(backend, unreachable)
+def backend_item40(backend: Backend, status: str) -> dict[str, Any]:
+    item = backend_item(backend, status)
     item["status"] = status40(item["status"])
     return item
 
@@ -52,7 +50,7 @@ def farm_detail40(view: FarmView) -> dict[str, Any]:
     return {
         "description": f"List farm {view.farm.name}",
         "params": farm_params40(view),
-        "backends": [backend_item40(b, view.unreachable) for b in view.farm.backends],
+        "backends": [backend_item40(b, view.backend_status(b)) for b in view.farm.backends],
     }
 
 
