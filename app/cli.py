@@ -97,6 +97,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from app.errors import KernelRejected
 
     reconciler = _reconciler(_settings(args), with_kernel=True)
+    if args.check:
+        # Dry run: what the database implies against what the kernel holds; nothing applied.
+        differences = reconciler.differences(reconciler.render_all(), reconciler.adapter.listing())
+        for line in differences:
+            print(line)
+        if differences:
+            print(f"kernlb sync --check: {len(differences)} difference(s)", file=sys.stderr)
+            return 1
+        print("kernel in sync with the database")
+        return 0
     try:
         reconciler.full_sync()
     except KernelRejected as exc:
@@ -190,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=text)
         _add_common(command)
         command.set_defaults(func=func)
+        if name == "sync":
+            command.add_argument(
+                "--check",
+                action="store_true",
+                help="only print the differences; exit 1 when there are any (changes nothing)",
+            )
 
     openapi = sub.add_parser("openapi", help="print the OpenAPI document of the API")
     openapi.set_defaults(func=cmd_openapi)

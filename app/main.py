@@ -20,7 +20,7 @@ from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory,
 from app.health import Prober, create_checker
 from app.health.probes import run_check
 from app.metrics import METRICS_PATH, IpdsCollector, Metrics, StateCollector
-from app.net.addresses import AddressBook, NetlinkAddressBook, StaticAddressBook
+from app.net.addresses import AddressBook, NetlinkAddressBook, PermissiveAddressBook
 from app.net.conntrack import (
     ConnectionCounter,
     Conntrack,
@@ -69,9 +69,9 @@ def create_app(
     session_factory = make_session_factory(engine)
     adapter = nft if nft is not None else LibNftAdapter()
     if addresses is None:
-        addresses = (
-            NetlinkAddressBook() if settings.vip_check else StaticAddressBook(any_address="")
-        )
+        addresses = NetlinkAddressBook()
+    if not settings.vip_check:
+        addresses = PermissiveAddressBook(addresses)
     if neighbours is None and nft is None:
         neighbours = NetlinkNeighbours()
     # Load is sampled from the real kernel's conntrack, or from a counter a test injects.

@@ -163,6 +163,16 @@ class StateCollector(Collector):
                 "Drift repairs (someone changed the ruleset).",
                 stats.repairs,
             ),
+            (
+                "kernlb_drift_checks",
+                "Periodic drift checks (most cost one ruleset-generation request).",
+                stats.drift_checks,
+            ),
+            (
+                "kernlb_drift_comparisons",
+                "Drift checks that compared the ruleset object by object (foreign commit seen).",
+                stats.drift_comparisons,
+            ),
         )
         for name, text, value in counters:
             family = CounterMetricFamily(name, text)

@@ -65,3 +65,19 @@ class StaticAddressBook:
     def interface_of(self, ip: str) -> str | None:
         found = self._addresses.get(str(ipaddress.ip_address(ip)))
         return found if found is not None else (self._any or None)
+
+
+class PermissiveAddressBook:
+    """`--no-vip-check`: addresses this host does not hold (yet) are accepted, e.g. a VIP that
+    keepalived adds on failover.  Where the host holds one, its interface is still reported;
+    otherwise the interface is unknown ("")."""
+
+    def __init__(self, inner: AddressBook) -> None:
+        self._inner = inner
+
+    def interface_of(self, ip: str) -> str | None:
+        found = self._inner.interface_of(ip)
+        return found if found is not None else ""
+
+    def on_link(self, ip: str, device: str) -> bool:
+        return self._inner.on_link(ip, device)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from app.domain.model import HELPERS
 from app.domain.ruleset import FAMILIES, FAMILY, TABLE, qualified
 from app.nft.diff import KernelSet, KernelSummary
+from app.nft.generation import ruleset_generation
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,14 @@ class NftAdapter(Protocol):
     def apply(self, commands: list[dict[str, Json]]) -> None: ...
 
     def summary(self) -> KernelSummary | None: ...
+
+    def listing(self) -> list[dict[str, Json]]:
+        """Both kernlb tables as `nft -j list table` objects (empty when absent)."""
+        ...
+
+    def generation(self) -> int | None:
+        """The ruleset generation id (bumped on every commit, by anyone); None: unknown."""
+        ...
 
     def supported_helpers(self) -> frozenset[str]: ...
 
@@ -157,7 +166,13 @@ class LibNftAdapter:
                 found[body["name"]] = (int(body.get("packets", 0)), int(body.get("bytes", 0)))
         return found
 
+    def generation(self) -> int | None:
+        return ruleset_generation()
+
     def summary(self) -> KernelSummary | None:
+        return summarise_listing(self.listing())
+
+    def listing(self) -> list[dict[str, Json]]:
         objects: list[dict[str, Json]] = []
         for family in FAMILIES:
             cmd = {"nftables": [{"list": {"table": {"family": family, "name": TABLE}}}]}
@@ -167,5 +182,6 @@ class LibNftAdapter:
                 if "No such file or directory" in err:
                     continue
                 raise NftError(err.strip())
-            objects.extend(out.get("nftables", []) if isinstance(out, dict) else [])
-        return summarise_listing(objects)
+            listed = out.get("nftables", []) if isinstance(out, dict) else []
+            objects.extend(item for item in listed if "metainfo" not in item)
+        return objects

@@ -28,12 +28,14 @@ class _Set:
     kind: str
     decl: dict[str, Json]
     elements: dict[str, Json] = field(default_factory=dict)
+    keys: dict[str, Json] = field(default_factory=dict)  # canonical key -> key as written
 
 
 @dataclass
 class _State:
     tables: set[str] = field(default_factory=set)  # families
     chains: dict[str, list[Json]] = field(default_factory=dict)
+    chain_decls: dict[str, dict[str, Json]] = field(default_factory=dict)
     sets: dict[str, _Set] = field(default_factory=dict)
 
 
@@ -41,6 +43,7 @@ class FakeNftAdapter:
     def __init__(self) -> None:
         self.state = _State()
         self.batches: list[list[dict[str, Json]]] = []
+        self.generation_id = 1  # bumped on every commit, like the kernel's
         self._fail_with: str | None = None
 
     def fail_next(self, message: str = "Error: Could not process rule: Invalid argument") -> None:
@@ -57,6 +60,40 @@ class FakeNftAdapter:
             _execute(work, command)
         self.state = work
         self.batches.append(commands)
+        self.generation_id += 1
+
+    def tamper(self, commands: list[dict[str, Json]]) -> None:
+        """Someone else commits a batch (tests of drift detection)."""
+        work = copy.deepcopy(self.state)
+        for command in commands:
+            _execute(work, command)
+        self.state = work
+        self.generation_id += 1
+
+    def generation(self) -> int | None:
+        return self.generation_id
+
+    def listing(self) -> list[dict[str, Json]]:
+        objects: list[dict[str, Json]] = [
+            {"table": {"family": family, "name": "kernlb"}} for family in sorted(self.state.tables)
+        ]
+        for name, rules in self.state.chains.items():
+            family, _, bare = name.partition("/")
+            decl = self.state.chain_decls.get(name, {})
+            objects.append({"chain": {**decl, "family": family, "table": "kernlb", "name": bare}})
+            objects.extend(
+                {"rule": {"family": family, "table": "kernlb", "chain": bare, "expr": expr}}
+                for expr in rules
+            )
+        for item in self.state.sets.values():
+            body = dict(item.decl)
+            if item.kind in ("set", "map") and item.elements:
+                body["elem"] = [
+                    [item.keys[ckey], value] if item.kind == "map" else item.keys[ckey]
+                    for ckey, value in item.elements.items()
+                ]
+            objects.append({item.kind: body})
+        return objects
 
     def summary(self) -> KernelSummary | None:
         if not self.state.tables:
@@ -112,12 +149,14 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
     if kind == "chain":
         if verb == "add":
             state.chains.setdefault(name, [])
+            state.chain_decls.setdefault(name, obj)
         elif verb == "flush":
             _need(name in state.chains, f"chain {name}")
             state.chains[name] = []
         elif verb == "delete":
             _need(name in state.chains, f"chain {name}")
             del state.chains[name]
+            state.chain_decls.pop(name, None)
         return
     if kind == "counter":
         if verb == "add":
@@ -151,6 +190,7 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
         elif verb == "flush":
             _need(name in state.sets, f"{kind} {name}")
             state.sets[name].elements.clear()
+            state.sets[name].keys.clear()
         elif verb == "delete":
             _need(name in state.sets, f"{kind} {name}")
             del state.sets[name]
@@ -177,10 +217,12 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
                 if ckey in target.elements and target.elements[ckey] != value:
                     raise NftError("Error: Could not process rule: File exists")
                 target.elements[ckey] = value
+                target.keys[ckey] = key
             elif verb == "delete":
                 ckey = canonical(item)
                 _need(ckey in target.elements, f"element {ckey}")
                 del target.elements[ckey]
+                target.keys.pop(ckey, None)
         return
     raise NftError(f"unsupported command {verb} {kind}")
 

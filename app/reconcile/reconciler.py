@@ -33,7 +33,8 @@ from app.domain.rules import needs_load
 from app.domain.ruleset import FAMILY, TABLE, conns_set_name, qualified
 from app.errors import KernelRejected
 from app.net.neighbours import NeighbourBook
-from app.nft.adapter import NftAdapter, NftError
+from app.nft.adapter import NftAdapter, NftError, summarise_listing
+from app.nft.content import content_drift, expected_content, kernel_content
 from app.nft.diff import diff, drift, expected_summary, sync
 from app.nft.ipds import list_set_decl, list_set_name
 from app.nft.render import (
@@ -62,6 +63,8 @@ class ReconcileStats:
     failures: int = 0
     full_syncs: int = 0
     repairs: int = 0
+    drift_checks: int = 0
+    drift_comparisons: int = 0  # checks that listed and compared the ruleset (foreign commit)
     last_success: float | None = None
     last_duration: float = 0.0
     last_error: str = ""
@@ -115,6 +118,10 @@ class Reconciler:
         self._load: dict[int, int] = {}  # backend mark -> active connections (conntrack)
         self._unreachable: frozenset[int] = frozenset()  # marks of backends unreachable at L2
         self._drift_skipped = False
+        # Ruleset generation after kernlb's last commit; `_foreign` says someone else may
+        # have committed since (or it cannot be known): the next drift check compares.
+        self._generation: int | None = None
+        self._foreign = True
 
     # -- per request -----------------------------------------------------------------------
 
@@ -387,8 +394,16 @@ class Reconciler:
                 self._with_shapes(_with_ipds(all_farm_specs(session), farm_ipds(session)), shapes)
             )
             ruleset = render(farms, list_specs)
+            listed_at = self.adapter.generation()
             kernel = self.adapter.summary()
-            self._apply(sync(ruleset, kernel))
+            # The sync batch rewrites every chain and static map: after it the kernel holds
+            # exactly `ruleset`, unless someone committed between the listing and the batch.
+            self._generation, self._foreign = listed_at, False
+            try:
+                self._apply(sync(ruleset, kernel))
+            except KernelRejected:
+                self._foreign = True
+                raise
             self._applied = ruleset
             self._specs = {f.id: f for f in farms}
             self.stats.full_syncs += 1
@@ -396,32 +411,54 @@ class Reconciler:
         gc.freeze()
 
     def check_drift(self) -> list[str]:
-        """Compare the kernel with what was applied; repair from the database on any drift."""
+        """Compare the kernel with what was applied; repair from the database on any drift.
+
+        Cheap when nobody else committed: one generation-id request.  Otherwise both kernlb
+        tables are listed and compared object by object (rules, static elements).
+        """
         with self.lock:
             if self._applied is None:
                 self.full_sync()
                 return []
+            self.stats.drift_checks += 1
+            current = self.adapter.generation()
+            if current is not None and current == self._generation and not self._foreign:
+                return []  # nobody else committed since kernlb's last batch
             sources = sum(
                 len(m) for lst in self._applied.lists.values() for m in lst.members.values()
             )
             if sources > DRIFT_CHECK_MAX_LIST_SOURCES:
                 # libnftables 1.0.6 lists every set element to list a table: with large IPDS
-                # lists one check takes tens of seconds under the apply lock.  Skip it.
+                # lists one comparison takes tens of seconds under the apply lock.  Skip it.
                 if not self._drift_skipped:
                     log.warning(
-                        "periodic drift check skipped: IPDS lists hold %d sources (> %d)",
+                        "drift comparison skipped: IPDS lists hold %d sources (> %d)",
                         sources,
                         DRIFT_CHECK_MAX_LIST_SOURCES,
                     )
                 self._drift_skipped = True
                 return []
             self._drift_skipped = False
-            problems = drift(expected_summary(self._applied), self.adapter.summary())
+            self.stats.drift_comparisons += 1
+            problems = self.differences(self._applied, self.adapter.listing())
             if problems:
-                log.warning("nftables drift, repairing from the database: %s", "; ".join(problems))
+                log.warning(
+                    "nftables drift (%d difference(s)), repairing from the database: %s",
+                    len(problems),
+                    "; ".join(problems),
+                )
                 self.stats.repairs += 1
                 self.full_sync()
+            else:
+                self._generation, self._foreign = current, current is None
             return problems
+
+    @staticmethod
+    def differences(expected: Ruleset, listing: list[dict[str, object]]) -> list[str]:
+        """What differs between a ruleset and a kernel listing: structure, then content."""
+        found = drift(expected_summary(expected), summarise_listing(listing))
+        found += content_drift(expected_content(expected), kernel_content(listing))
+        return list(dict.fromkeys(found))
 
     def render_all(self) -> Ruleset:
         with self.session_factory() as session:
@@ -436,12 +473,23 @@ class Reconciler:
         if not batch:
             return  # e.g. a farm whose change does not alter its rules (farmguardian settings)
         started = time.perf_counter()
+        if not batch:
+            self.adapter.apply(batch)
+            self.stats.batches += 1
+            return
+        before = self.adapter.generation()
+        if before is None or before != self._generation:
+            self._foreign = True  # someone committed since kernlb's last batch
         try:
             self.adapter.apply(batch)
         except NftError as exc:
             self.stats.failures += 1
             self.stats.last_error = exc.message
             raise KernelRejected(f"The kernel rejected the change: {exc.message}") from exc
+        after = self.adapter.generation()
+        if after is None or before is None or after - before != 1:
+            self._foreign = True  # another commit slipped in around this one
+        self._generation = after
         self.stats.batches += 1
         self.stats.last_duration = time.perf_counter() - started
         self.stats.last_success = self.clock()

@@ -14,6 +14,7 @@ import pytest
 from app.nft.adapter import summarise_listing
 from app.nft.diff import drift, expected_summary
 from app.nft.render import render
+from app.reconcile.reconciler import Reconciler
 from tests.conftest import require_netns
 from tests.golden_cases import cases, expected_path, golden_text, load_state, rendered
 from tests.kernel.netns import run_in, scratch_namespace
@@ -41,3 +42,5 @@ def test_golden_loads_into_kernel(case: str, tmp_path: Path) -> None:
             objects.extend(json.loads(listing.stdout)["nftables"])
         summary = summarise_listing(objects)
         assert drift(expected_summary(render(load_state(case))), summary) == []
+        # Content too: every rule and static element reads back as kernlb wrote it.
+        assert Reconciler.differences(render(load_state(case)), objects) == []
