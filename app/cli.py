@@ -14,7 +14,17 @@ from app.settings import Settings
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for field in ("host", "port", "db", "state_dir", "resync_interval"):
+    for field in (
+        "host",
+        "port",
+        "db",
+        "state_dir",
+        "resync_interval",
+        "body_limit",
+        "client_timeout",
+        "auth_failures",
+        "auth_window",
+    ):
         value = getattr(args, field, None)
         if value is not None:
             overrides[field] = value
@@ -41,6 +51,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.api.transport import protocol_with_header_timeout
     from app.main import create_app
     from app.net.sysctl import enable_forwarding
     from app.tls import ensure_self_signed
@@ -61,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     uvicorn.run(
         app,
+        http=protocol_with_header_timeout(settings.client_timeout),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -180,6 +192,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--resync-interval",
         type=float,
         help="seconds between drift checks (env KERNLB_RESYNC_INTERVAL)",
+    )
+    serve.add_argument(
+        "--body-limit", type=int, help="largest request body in bytes (env KERNLB_BODY_LIMIT)"
+    )
+    serve.add_argument(
+        "--client-timeout",
+        type=float,
+        help="seconds a client has to send headers, and a body (env KERNLB_CLIENT_TIMEOUT)",
+    )
+    serve.add_argument(
+        "--auth-failures",
+        type=int,
+        help="wrong keys per source address and window before 429 (env KERNLB_AUTH_FAILURES)",
+    )
+    serve.add_argument(
+        "--auth-window", type=float, help="seconds of that window (env KERNLB_AUTH_WINDOW)"
     )
     serve.add_argument(
         "--no-vip-check", action="store_true", help="accept VIPs not (yet) on an interface"

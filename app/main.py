@@ -14,8 +14,10 @@ from app.api.docs import install_openapi
 from app.api.errors import install_error_handlers
 from app.api.gui import GuiMiddleware
 from app.api.http import BASE_PATHS
+from app.api.limits import BodyGuard
 from app.api.metrics import install_metrics
 from app.api.middleware import install_gate
+from app.api.throttle import AuthThrottle
 from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
 from app.health import Prober, create_checker
 from app.health.probes import run_check
@@ -169,8 +171,12 @@ def create_app(
         app.include_router(discovery.router31, prefix=base, include_in_schema=index == 0)
     v40.install(app)  # /zapi/v4.0/zapi.cgi, over the same services
     install_openapi(app)
+    # Inside authentication (added first): unauthenticated bodies are never read.
+    app.add_middleware(BodyGuard, limit=settings.body_limit, timeout=settings.client_timeout)
+    throttle = AuthThrottle(failures=settings.auth_failures, window=settings.auth_window)
+    app.state.throttle = throttle
     public_paths = UNAUTHENTICATED_PATHS + ((METRICS_PATH,) if settings.metrics_public else ())
-    install_gate(app, keys=keys, public_paths=public_paths)
+    install_gate(app, keys=keys, public_paths=public_paths, throttle=throttle, metrics=metrics)
     install_metrics(app, metrics)  # after the gate: outermost, so refused requests count too
     install_error_handlers(app)
     # Added last, so outermost: the GUI's public files are answered before the ZAPI key gate.

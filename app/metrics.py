@@ -80,6 +80,16 @@ class Metrics:
             buckets=CHECK_BUCKETS,
             registry=self.registry,
         )
+        self.auth_failures = Counter(
+            "kernlb_auth_failures",
+            "Requests with a missing or wrong ZAPI key (answered 401).",
+            registry=self.registry,
+        )
+        self.auth_throttled = Counter(
+            "kernlb_auth_throttled",
+            "Requests refused with 429 because their source failed authentication too often.",
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
 

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     ip_forward: bool = True  # enable net.ipv4.ip_forward / ipv6 forwarding at start-up
     log_level: str = "info"
     metrics_public: bool = False  # serve GET /metrics without the ZAPI key
+    body_limit: int = Field(default=1024 * 1024, ge=1024)  # bytes of a request body (413 over)
+    client_timeout: float = Field(default=10.0, gt=0)  # seconds to send headers, and a body
+    auth_failures: int = Field(default=10, ge=0)  # wrong keys per source and window; 0: off
+    auth_window: float = Field(default=60.0, gt=0)  # seconds
     fg_plugin_dir: Path = Path("/usr/lib/nagios/plugins")  # farmguardian's Nagios plugins
 
     @property

@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.errors import BadRequest
 from app.schemas.requests import ZapiUserUpdate
 from app.services.keys import KeyStore, generate_key
 
 DESCRIPTION = "Setting Zapi user configuration"
 KEY = re.compile(r"[a-zA-Z0-9]+")
+MIN_KEY_LENGTH = 16  # keys set through the API; `randomkey` generates longer ones
 PARAMS = ("key", "newpassword", "randomkey", "status")
 MASK = "********"
 
@@ -48,6 +50,11 @@ class ZapiUserService:
         if status == "disable":
             self.keys.disable()
         elif isinstance(key, str):
+            if len(key) < MIN_KEY_LENGTH:
+                raise BadRequest(
+                    f"The key must have at least {MIN_KEY_LENGTH} characters.",
+                    description=DESCRIPTION,
+                )
             self.keys.set(key)
             params["key"] = MASK
         elif random == "true" or (status == "enable" and not self.keys.enabled()):

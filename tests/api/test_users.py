@@ -44,10 +44,10 @@ def test_status_never_shows_the_key(client: TestClient) -> None:
 
 
 def test_rotate_to_a_chosen_key(client: TestClient) -> None:
-    expect(post(client, {"key": "NewKey42"}), 200, changed(key="********"))
+    expect(post(client, {"key": "NewKey42NewKey42"}), 200, changed(key="********"))
     # The old key stops working at once; the new one works.
     expect(client.get(url("/farms"), headers={"ZAPI_KEY": KEY}), 401, UNAUTHORIZED)
-    response = client.get(url("/system/users/zapi"), headers={"ZAPI_KEY": "NewKey42"})
+    response = client.get(url("/system/users/zapi"), headers={"ZAPI_KEY": "NewKey42NewKey42"})
     expect(response, 200, zapi_user())
 
 
@@ -134,11 +134,11 @@ def test_refusals_change_nothing(client: TestClient, body: dict[str, Any], messa
 
 
 def test_the_key_is_stored_hashed(client: TestClient) -> None:
-    post(client, {"key": "StoredKey1"})
+    post(client, {"key": "StoredKey1StoredKey1"})
     from app.db import repositories as repo
     from app.services.keys import KEY_SETTING
 
     uow = client.app.state.farms.uow  # type: ignore[attr-defined]
     with uow.read() as session:
         stored = repo.get_setting(session, KEY_SETTING)
-    assert stored is not None and "StoredKey1" not in stored
+    assert stored is not None and "StoredKey1StoredKey1" not in stored
