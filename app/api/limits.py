@@ -16,13 +16,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.http import zapi_path
+from app.api.http import BASE_V40, zapi_path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 MAX_JSON_DEPTH = 32  # ZAPI bodies are 1-2 levels deep
 MAX_NUMBER_CHARS = 40  # a 64-bit integer or a float needs far fewer
+V40_INVALID_JSON = "The body does not look a valid JSON"  # app/schemas/v40.py InvalidJson
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -117,15 +118,18 @@ def _content_length(scope: Scope) -> int | None:
 async def send_envelope(
     send: Send, scope: Scope, status: int, message: str, *, close: bool = False
 ) -> None:
-    body = json.dumps(
-        {
-            "description": f"{scope.get('method', '')} {zapi_path(scope.get('path', ''))}",
-            "error": "true",
-            "message": message,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    envelope = {
+        "description": f"{scope.get('method', '')} {zapi_path(scope.get('path', ''))}",
+        "error": "true",
+        "message": message,
+    }
+    await send_json(send, status, envelope, close=close)
+
+
+async def send_json(
+    send: Send, status: int, content: dict[str, Any], *, close: bool = False
+) -> None:
+    body = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -178,7 +182,11 @@ class BodyGuard:
             try:
                 check_json(body)
             except BadBody as exc:
-                await send_envelope(send, scope, 400, str(exc))
+                if scope["path"].startswith(BASE_V40):
+                    # ZAPI 4.0 answers every malformed body the same way (no description).
+                    await send_json(send, 400, {"error": "true", "message": V40_INVALID_JSON})
+                else:
+                    await send_envelope(send, scope, 400, str(exc))
                 return
         replayed = False
 

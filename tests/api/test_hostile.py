@@ -157,3 +157,10 @@ def test_a_body_that_never_arrives_is_cut_after_the_timeout() -> None:
         b'{"description":"POST /farms","error":"true",'
         b'"message":"The request body was not received in time."}'
     )
+
+
+def test_zapi_40_keeps_its_own_invalid_json_answer(small: TestClient) -> None:
+    response = small.post(
+        "/zapi/v4.0/zapi.cgi/farms", content=b'{"a": 1, "a": 2}', headers=JSON_HEADERS
+    )
+    expect(response, 400, {"error": "true", "message": "The body does not look a valid JSON"})
