@@ -31,6 +31,18 @@ class Gone(ZapiError):
     status_code = 410
 
 
+class ServiceUnavailable(ZapiError):
+    """A server-side fault (database cannot be written, conntrack unreachable): 503."""
+
+    status_code = 503
+
+
+class PreconditionFailed(ZapiError):
+    """If-Match named another version of the object: 412."""
+
+    status_code = 412
+
+
 class KernelRejected(BadRequest):
     """nftables refused the batch: the transaction was rolled back, nothing changed."""
 

@@ -26,7 +26,11 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
+            # WAL + synchronous=FULL: a commit is fsynced to the WAL before the API answers,
+            # so an acknowledged write survives a SIGKILL and a power cut
+            # (tests/kernel/test_crash_consistency.py).
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 

@@ -8,12 +8,16 @@ counts whatever its status (a draining backend still holds connections).
 
 from __future__ import annotations
 
+import logging
+
 from app.db import repositories as repo
 from app.db.models import Backend, Farm
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest, NotFound, ServiceUnavailable
 from app.net.conntrack import ConnectionCounter, MarkCounts
 from app.reconcile.uow import UnitOfWork
 from app.schemas.views import BackendStats, FarmStats, FarmView
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = "Get farm stats"
 NO_STATS_PROFILES = ("datalink",)  # the original has no stats for them (omitted / 404)
@@ -66,7 +70,7 @@ class FarmStatsService:
         with self.uow.read() as session:
             farms = [f for f in repo.list_farms(session) if f.profile not in NO_STATS_PROFILES]
             busy = any(f.running and f.backends for f in farms)
-            counts = self.counter.count_by_mark() if busy else {}
+            counts = self._counts() if busy else {}
             gone = self.uow.reconciler.unreachable_marks()
             return [farm_stats(f, counts, gone) for f in farms]
 
@@ -83,5 +87,18 @@ class FarmStatsService:
                 )
             if farm.profile in NO_STATS_PROFILES:
                 raise NotFound(f"Request not found: {path}", description="Request not found")
-            counts = self.counter.count_by_mark() if farm.running and farm.backends else {}
+            counts = self._counts() if farm.running and farm.backends else {}
             return farm_stats(farm, counts, self.uow.reconciler.unreachable_marks())
+
+    def _counts(self) -> dict[int, MarkCounts]:
+        """Connection counts, or a clear 503 when conntrack cannot be read over netlink
+        (farms keep working: only the statistics are unavailable)."""
+        try:
+            return self.counter.count_by_mark()
+        except Exception as exc:
+            log.warning("conntrack over netlink failed: %s", exc)
+            raise ServiceUnavailable(
+                "Connection statistics are unavailable: conntrack cannot be read over netlink "
+                f"({type(exc).__name__}: {exc}). Farms keep working.",
+                description=DESCRIPTION,
+            ) from None
