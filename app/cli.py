@@ -128,6 +128,36 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
+    from app.services.audit import AuditLog, entry_json
+
+    settings = _settings(args)
+    ensure_sqlite_dir(settings.database_url)
+    migrate(settings.database_url)
+    audit = AuditLog(
+        make_session_factory(make_engine(settings.database_url)),
+        max_entries=settings.audit_max_entries,
+        max_age_days=settings.audit_max_age_days,
+    )
+    total, entries = audit.page(page=args.page, limit=args.limit)
+    rows = [entry_json(entry) for entry in entries]
+    if args.json:
+        json.dump(
+            {"params": rows, "page": args.page, "limit": args.limit, "total": total}, sys.stdout
+        )
+        print()
+        return 0
+    for row in rows:
+        farms = ",".join(row["farms"]) or "-"
+        print(
+            f"{row['time']}  {row['source']:<15} {row['status']} {row['method']:<6} "
+            f"{row['path']}  farms={farms}  {row['duration_ms']:.1f}ms  {row['body']}"
+        )
+    print(f"({len(rows)} of {total}, newest first, page {args.page})", file=sys.stderr)
+    return 0
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from app.nft.diff import sync
 
@@ -234,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="only print the differences; exit 1 when there are any (changes nothing)",
             )
+
+    audit = sub.add_parser("audit", help="print the audit log of write requests, newest first")
+    audit.add_argument("--limit", type=int, default=50, help="entries per page (default 50)")
+    audit.add_argument("--page", type=int, default=1, help="page, from 1 (default 1)")
+    audit.add_argument("--json", action="store_true", help="JSON, as GET /system/audit")
+    _add_common(audit)
+    audit.set_defaults(func=cmd_audit)
 
     openapi = sub.add_parser("openapi", help="print the OpenAPI document of the API")
     openapi.set_defaults(func=cmd_openapi)

@@ -9,9 +9,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from app import __version__
+from app.api import audit as audit_api
 from app.api import backends, discovery, farms, fg, interfaces, ipds, stats, system, users, v40
+from app.api.audit import AuditMiddleware
+from app.api.concurrency import FarmConcurrency
 from app.api.docs import install_openapi
 from app.api.errors import install_error_handlers
+from app.api.faults import install_fault_handlers
 from app.api.gui import GuiMiddleware
 from app.api.http import BASE_PATHS
 from app.api.limits import BodyGuard
@@ -35,6 +39,7 @@ from app.nft.adapter import LibNftAdapter, NftAdapter
 from app.reconcile.observe import Observers
 from app.reconcile.reconciler import Reconciler
 from app.reconcile.uow import UnitOfWork
+from app.services.audit import AuditLog
 from app.services.backends import BackendService
 from app.services.farmguardian import FarmGuardianService
 from app.services.farms import FarmService
@@ -165,7 +170,7 @@ def create_app(
     )
 
     for index, base in enumerate(BASE_PATHS):
-        for module in ROUTERS:
+        for module in (*ROUTERS, audit_api):
             # The v3 alias answers the same routes but is left out of the OpenAPI document.
             app.include_router(module.router, prefix=base, include_in_schema=index == 0)
         app.include_router(discovery.router31, prefix=base, include_in_schema=index == 0)
@@ -173,12 +178,21 @@ def create_app(
     install_openapi(app)
     # Inside authentication (added first): unauthenticated bodies are never read.
     app.add_middleware(BodyGuard, limit=settings.body_limit, timeout=settings.client_timeout)
+    app.add_middleware(FarmConcurrency, session_factory=session_factory)  # ETag / If-Match
+    audit = AuditLog(
+        session_factory,
+        max_entries=settings.audit_max_entries,
+        max_age_days=settings.audit_max_age_days,
+    )
+    app.state.audit = audit
+    app.add_middleware(AuditMiddleware, audit=audit)  # sees 412/413/400 answers too
     throttle = AuthThrottle(failures=settings.auth_failures, window=settings.auth_window)
     app.state.throttle = throttle
     public_paths = UNAUTHENTICATED_PATHS + ((METRICS_PATH,) if settings.metrics_public else ())
     install_gate(app, keys=keys, public_paths=public_paths, throttle=throttle, metrics=metrics)
     install_metrics(app, metrics)  # after the gate: outermost, so refused requests count too
     install_error_handlers(app)
+    install_fault_handlers(app)
     # Added last, so outermost: the GUI's public files are answered before the ZAPI key gate.
     app.add_middleware(GuiMiddleware)
     return app

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     client_timeout: float = Field(default=10.0, gt=0)  # seconds to send headers, and a body
     auth_failures: int = Field(default=10, ge=0)  # wrong keys per source and window; 0: off
     auth_window: float = Field(default=60.0, gt=0)  # seconds
+    audit_max_entries: int = Field(default=100_000, ge=1)  # audit log: newest kept
+    audit_max_age_days: float = Field(default=90.0, gt=0)  # audit log: older entries dropped
     fg_plugin_dir: Path = Path("/usr/lib/nagios/plugins")  # farmguardian's Nagios plugins
 
     @property

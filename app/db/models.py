@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -219,3 +220,21 @@ class IpdsFarmDos(Base):
     dos_id: Mapped[int] = mapped_column(
         ForeignKey("ipds_dos.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class AuditEntry(Base):
+    """One write request: who (source address), what (method, path, redacted body), when,
+    with which result; bounded by age and count (app/services/audit.py)."""
+
+    __tablename__ = "audit"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)  # UTC
+    source: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(1024))
+    body: Mapped[str] = mapped_column(String(4200), default="")  # redacted, truncated
+    status: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    farms: Mapped[str] = mapped_column(String(1024), default="")  # comma-separated names
