@@ -65,6 +65,8 @@ def _operation_id(raw: dict[str, Any], path: str, method: str) -> str:
 def linked_document() -> dict[str, Any]:
     raw = json.loads(SPEC.read_text())
     document = copy.deepcopy(raw)
+    # The v3.1 API (its routes also answer under /zapi/v3); ZAPI 4.0 has its own suite.
+    document["paths"] = {p: v for p, v in raw["paths"].items() if p.startswith(BASE + "/")}
     created_farm = document["paths"][f"{BASE}/farms"]["post"]["responses"]["201"]
     created_farm["links"] = {
         link: {
@@ -141,6 +143,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
 def test_stateful_calls_never_answer_5xx(app_client: TestClient) -> None:
     schema = schemathesis.openapi.from_dict(linked_document())
     statuses: list[int] = []
+    failures: list[str] = []
     succeeded: set[str] = set()  # operations that answered 2xx: the links led somewhere real
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]
@@ -159,7 +162,12 @@ def test_stateful_calls_never_answer_5xx(app_client: TestClient) -> None:
             return Response.from_httpx(answer, verify=False)
 
         def validate_response(self, response: Response, case: Any, **kwargs: Any) -> None:
-            case.validate_response(response, checks=CHECKS)
+            # Collected, not raised: a replay against the changed server state would only
+            # report Hypothesis' "flaky" error instead of the failure itself.
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except Exception as exc:
+                failures.append(f"{case.method} {case.formatted_path}: {str(exc)[:500]}")
 
         def teardown(self) -> None:
             # Every example starts from the same server state (Hypothesis requires
@@ -174,7 +182,7 @@ def test_stateful_calls_never_answer_5xx(app_client: TestClient) -> None:
     run_state_machine_as_test(
         Workflow,
         settings=settings(
-            max_examples=130,
+            max_examples=120,
             stateful_step_count=30,
             deadline=None,
             derandomize=True,
@@ -187,6 +195,7 @@ def test_stateful_calls_never_answer_5xx(app_client: TestClient) -> None:
     print(f"\nschemathesis stateful: {len(statuses)} calls, {len(server_errors)} answered 5xx")
     print(f"operations that answered 2xx: {sorted(succeeded)}")
     assert server_errors == []
+    assert failures == [], "\n".join(failures[:10])
     assert len(statuses) >= MIN_CALLS
     followed = {
         "GET /farms/{name}",
