@@ -65,8 +65,11 @@ def _operation_id(raw: dict[str, Any], path: str, method: str) -> str:
 def linked_document() -> dict[str, Any]:
     raw = json.loads(SPEC.read_text())
     document = copy.deepcopy(raw)
-    # The v3.1 API (its routes also answer under /zapi/v3); ZAPI 4.0 has its own suite.
-    document["paths"] = {p: v for p, v in raw["paths"].items() if p.startswith(BASE + "/")}
+    # The v3.1 farm and backend operations, whose state the teardown resets (ZAPI 4.0, IPDS
+    # and the rest are covered by test_openapi_properties).
+    document["paths"] = {
+        p: v for p, v in raw["paths"].items() if p.startswith(f"{BASE}/farms") and "/ipds" not in p
+    }
     created_farm = document["paths"][f"{BASE}/farms"]["post"]["responses"]["201"]
     created_farm["links"] = {
         link: {
@@ -201,7 +204,6 @@ def test_stateful_calls_never_answer_5xx(app_client: TestClient) -> None:
         "GET /farms/{name}",
         "PUT /farms/{name}",
         "DELETE /farms/{name}",
-        "PUT /farms/{name}/backends/{backend_id}",
         "DELETE /farms/{name}/backends/{backend_id}",
     }
     assert followed <= succeeded, sorted(succeeded)
