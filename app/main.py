@@ -10,7 +10,19 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import audit as audit_api
-from app.api import backends, discovery, farms, fg, interfaces, ipds, stats, system, users, v40
+from app.api import (
+    backends,
+    discovery,
+    farms,
+    fg,
+    http_farms,
+    interfaces,
+    ipds,
+    stats,
+    system,
+    users,
+    v40,
+)
 from app.api.audit import AuditMiddleware
 from app.api.concurrency import FarmConcurrency
 from app.api.docs import install_openapi
@@ -23,6 +35,7 @@ from app.api.metrics import install_metrics
 from app.api.middleware import install_gate
 from app.api.throttle import AuthThrottle
 from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
+from app.haproxy.engine import HaproxyEngine
 from app.health import Prober, create_checker
 from app.health.probes import run_check
 from app.metrics import METRICS_PATH, IpdsCollector, Metrics, StateCollector
@@ -44,6 +57,7 @@ from app.services.backends import BackendService
 from app.services.farmguardian import FarmGuardianService
 from app.services.farms import FarmService
 from app.services.fg_objects import FgObjectService
+from app.services.http_farms import HttpFarmService
 from app.services.interfaces import InterfaceService
 from app.services.ipds import IpdsService
 from app.services.keys import KeyStore, generate_key
@@ -53,7 +67,7 @@ from app.stats.farms import FarmStatsService
 from app.stats.system import ProcSystemProbe, SystemProbe
 
 UNAUTHENTICATED_PATHS = ("/openapi.json",)
-ROUTERS = (system, farms, backends, fg, stats, interfaces, users, ipds)
+ROUTERS = (system, farms, backends, http_farms, fg, stats, interfaces, users, ipds)
 
 
 def create_app(
@@ -67,6 +81,7 @@ def create_app(
     prober: Prober | None = None,
     links: LinkManager | None = None,
     system_probe: SystemProbe | None = None,
+    haproxy: HaproxyEngine | None = None,
 ) -> FastAPI:
     """The app on the real kernel, or on the fakes a test passes (a fake `nft` means no
     kernel: no neighbour table, and no conntrack reads unless a `counter` is given)."""
@@ -122,6 +137,7 @@ def create_app(
             print(f"kernlb: generated ZAPI key (shown only once): {key}", flush=True)
         farm_service.helpers = await asyncio.to_thread(adapter.supported_helpers)
         await asyncio.to_thread(reconciler.full_sync)
+        await asyncio.to_thread(http_farm_service.sync)  # HAProxy serves the http farms
         observers.start()
         checker.start()  # after the initial sync: checks begin at once, from the last known health
         try:
@@ -129,6 +145,7 @@ def create_app(
         finally:
             await checker.stop()
             await observers.stop()
+            await asyncio.to_thread(haproxy_engine.close)
             engine.dispose()
 
     app = FastAPI(
@@ -148,6 +165,10 @@ def create_app(
     app.state.reconciler = reconciler
     app.state.keys = keys
     app.state.farms = farm_service
+    # With a fake kernel (tests) HAProxy checks configurations but never runs.
+    haproxy_engine = haproxy or HaproxyEngine(state_dir=settings.state_dir, dry_run=nft is not None)
+    http_farm_service = HttpFarmService(uow, haproxy_engine, addresses)
+    app.state.http_farms = http_farm_service
     app.state.backends = BackendService(uow, farm_service)
     app.state.checker = checker
     app.state.interfaces = interface_service

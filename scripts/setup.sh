@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(nftables libnftables1 conntrack iproute2 python3-venv python3-pip monitoring-plugins-basic)
+# haproxy: the L7 engine of http/https farms (app/haproxy); the API and traffic tests run it too.
+DEBS=(nftables libnftables1 conntrack iproute2 python3-venv python3-pip monitoring-plugins-basic haproxy)
 # --test (scripts/test.sh): also what the container tests need (tests/container): rootful
 # Podman with runc, and debootstrap to make the Debian base image when it is not cached; and
 # for the web GUI's browser tests (tests/netns/test_gui.py) Debian's headless Chromium with its

@@ -74,6 +74,10 @@ def install_openapi(app: FastAPI) -> None:
 
         extra: tuple[type[BaseModel], ...] = (
             *IPDS_REQUEST_MODELS,
+            docs.ServiceCreateBody,
+            docs.ServiceUpdateBody,
+            docs.ServiceBackendBody,
+            docs.FarmCertificateBody,
             *REQUEST_MODELS40,
             Error40Body,
             ParamHelpBody,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from app.api.docs import documented
 from app.api.http import ZapiResponse, zapi_path
+from app.api.http_farms import HttpFarmsDep, http_farm_stats
 from app.errors import NotFound
 from app.schemas import docs
 from app.schemas.stats import (
@@ -54,11 +55,25 @@ def _refuse_pseudo_names(name: str, request: Request) -> None:
     operation_id="listFarmStats",
     **documented(docs.FarmStatsListResponse, errors=()),
 )
-def list_farm_stats(stats: FarmStatsDep) -> dict[str, Any]:
+def list_farm_stats(stats: FarmStatsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Established and pending connections of every farm (0/0 for a stopped farm)."""
+    http_items = []
+    for view in http.list():
+        detail = http_farm_stats(http, view.farm.name)
+        http_items.append(
+            {
+                "farmname": view.farm.name,
+                "profile": view.farm.listener,
+                "status": view.status,
+                "vip": view.farm.vip,
+                "vport": str(view.farm.vport),
+                "established": sum(b["established"] for b in detail["backends"]),
+                "pending": sum(b["pending"] for b in detail["backends"]),
+            }
+        )
     return {
         "description": "List all farms stats",
-        "farms": [farm_stats_item(farm) for farm in stats.farms()],
+        "farms": http_items + [farm_stats_item(farm) for farm in stats.farms()],
     }
 
 
@@ -67,10 +82,14 @@ def list_farm_stats(stats: FarmStatsDep) -> dict[str, Any]:
     operation_id="getFarmStats",
     **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
 )
-def get_farm_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str, Any]:
+def get_farm_stats(
+    name: str, request: Request, stats: FarmStatsDep, http: HttpFarmsDep
+) -> dict[str, Any]:
     """Established and pending connections of each backend of a farm; `ipds` (extension,
     only for farms with IPDS rules): packets and bytes each list and DoS rule dropped."""
     _refuse_pseudo_names(name, request)
+    if http.exists(name):
+        return http_farm_stats(http, name)
     return _with_ipds(
         farm_stats_body(stats.farm(name, path=zapi_path(request.url.path))), name, request
     )
@@ -81,9 +100,13 @@ def get_farm_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str
     operation_id="getFarmBackendStats",
     **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
 )
-def get_farm_backend_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str, Any]:
+def get_farm_backend_stats(
+    name: str, request: Request, stats: FarmStatsDep, http: HttpFarmsDep
+) -> dict[str, Any]:
     """The same as `GET /stats/farms/NAME`."""
     _refuse_pseudo_names(name, request)
+    if http.exists(name):
+        return http_farm_stats(http, name)
     return _with_ipds(
         farm_stats_body(stats.farm(name, path=zapi_path(request.url.path))), name, request
     )
@@ -95,10 +118,12 @@ def get_farm_backend_stats(name: str, request: Request, stats: FarmStatsDep) -> 
     **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_service_stats(
-    name: str, service: str, request: Request, stats: FarmStatsDep
+    name: str, service: str, request: Request, stats: FarmStatsDep, http: HttpFarmsDep
 ) -> dict[str, Any]:
     """Per-service stats of http farms (l4xnat farms have no services: 400)."""
     _refuse_pseudo_names(name, request)
+    if http.exists(name):
+        return http_farm_stats(http, name, service)
     return farm_stats_body(stats.farm(name, path=zapi_path(request.url.path), service=service))
 
 
@@ -108,10 +133,12 @@ def get_farm_service_stats(
     **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_services_stats(
-    name: str, service: str, request: Request, stats: FarmStatsDep
+    name: str, service: str, request: Request, stats: FarmStatsDep, http: HttpFarmsDep
 ) -> dict[str, Any]:
     """The other spelling of `/stats/farms/NAME/service/SVC/backends`."""
     _refuse_pseudo_names(name, request)
+    if http.exists(name):
+        return http_farm_stats(http, name, service)
     return farm_stats_body(stats.farm(name, path=zapi_path(request.url.path), service=service))
 
 

@@ -238,3 +238,120 @@ class AuditEntry(Base):
     status: Mapped[int] = mapped_column(Integer)
     duration_ms: Mapped[float] = mapped_column(Float)
     farms: Mapped[str] = mapped_column(String(1024), default="")  # comma-separated names
+
+
+# -- http/https farms (issue 16): served by HAProxy, rendered from these tables ----------------
+
+
+class HttpFarm(Base):
+    """An http or https farm (`profile: http`); HAProxy serves it (app/haproxy)."""
+
+    __tablename__ = "http_farm"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    vip: Mapped[str] = mapped_column(String(64), index=True)
+    vport: Mapped[int] = mapped_column(Integer)
+    listener: Mapped[str] = mapped_column(String(8), default="http")  # "http" | "https"
+    running: Mapped[bool] = mapped_column(Boolean, default=True)
+    interface: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    contimeout: Mapped[int] = mapped_column(Integer, default=20)
+    restimeout: Mapped[int] = mapped_column(Integer, default=45)
+    resurrectime: Mapped[int] = mapped_column(Integer, default=10)
+    reqtimeout: Mapped[int] = mapped_column(Integer, default=30)
+    rewritelocation: Mapped[str] = mapped_column(String(32), default="disabled")
+    httpverb: Mapped[str] = mapped_column(String(32), default="standardHTTP")
+    error414: Mapped[str] = mapped_column(String(4096), default="")
+    error500: Mapped[str] = mapped_column(String(4096), default="")
+    error501: Mapped[str] = mapped_column(String(4096), default="")
+    error503: Mapped[str] = mapped_column(String(4096), default="")
+    ciphers: Mapped[str] = mapped_column(String(32), default="all")
+    cipherc: Mapped[str] = mapped_column(String(1024), default="")
+    disable_sslv2: Mapped[bool] = mapped_column(Boolean, default=False)
+    disable_sslv3: Mapped[bool] = mapped_column(Boolean, default=False)
+    disable_tlsv1: Mapped[bool] = mapped_column(Boolean, default=False)
+    disable_tlsv1_1: Mapped[bool] = mapped_column(Boolean, default=False)
+    disable_tlsv1_2: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    services: Mapped[list[HttpService]] = relationship(
+        back_populates="farm",
+        cascade="all, delete-orphan",
+        order_by="HttpService.position",
+        lazy="selectin",
+    )
+    certificates: Mapped[list[HttpFarmCertificate]] = relationship(
+        cascade="all, delete-orphan", order_by="HttpFarmCertificate.position", lazy="selectin"
+    )
+
+
+class HttpService(Base):
+    """A service of an http farm: requests matching vhost and urlp go to its backends."""
+
+    __tablename__ = "http_service"
+    __table_args__ = (UniqueConstraint("farm_id", "name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # names the HAProxy backend
+    farm_id: Mapped[int] = mapped_column(ForeignKey("http_farm.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)  # first matching service wins
+    vhost: Mapped[str] = mapped_column(String(1024), default="")
+    urlp: Mapped[str] = mapped_column(String(1024), default="")
+    redirect: Mapped[str] = mapped_column(String(2048), default="")
+    redirecttype: Mapped[str] = mapped_column(String(16), default="default")
+    persistence: Mapped[str] = mapped_column(String(16), default="")
+    ttl: Mapped[int] = mapped_column(Integer, default=120)
+    sessionid: Mapped[str] = mapped_column(String(255), default="")
+    leastresp: Mapped[bool] = mapped_column(Boolean, default=False)
+    httpsb: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    farm: Mapped[HttpFarm] = relationship(back_populates="services")
+    backends: Mapped[list[HttpBackend]] = relationship(
+        back_populates="service",
+        cascade="all, delete-orphan",
+        order_by="HttpBackend.position",
+        lazy="selectin",
+    )
+
+
+class HttpBackend(Base):
+    """A backend of a service.  ZAPI ids are positional (they shift on delete, as in the
+    original); `id` is stable and names the HAProxy server, so edits never rename it."""
+
+    __tablename__ = "http_backend"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("http_service.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    ip: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    timeout: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    maintenance: Mapped[str] = mapped_column(String(8), default="")  # "" | "drain" | "cut"
+
+    service: Mapped[HttpService] = relationship(back_populates="backends")
+
+
+class Certificate(Base):
+    """An uploaded PEM (certificate chain and private key) for https farms."""
+
+    __tablename__ = "certificate"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # "web.pem"
+    pem: Mapped[str] = mapped_column(String(65536))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class HttpFarmCertificate(Base):
+    """An https farm's certificate list (SNI); the first one is the default."""
+
+    __tablename__ = "http_farm_certificate"
+
+    farm_id: Mapped[int] = mapped_column(
+        ForeignKey("http_farm.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cert_name: Mapped[str] = mapped_column(ForeignKey("certificate.name"), index=True)

@@ -426,3 +426,103 @@ class ZapiUserChangedResponse(BaseModel):
     description: Literal["Setting Zapi user configuration"]
     message: Literal["Settings was changed successfully."]
     params: ZapiUserChangedParams
+
+
+# -- http/https farms (issue 16; app/schemas/http.py holds the validating models) -------------
+
+
+class _HttpBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+_IntOrDigits = int | str
+
+
+class ServiceCreateBody(_HttpBody):
+    id: str = Field(examples=["api"])
+
+
+class ServiceUpdateBody(_HttpBody):
+    vhost: str | None = Field(default=None, examples=["^www\\.example\\.com$"])
+    urlp: str | None = Field(default=None, examples=["^/api/"])
+    redirect: str | None = Field(default=None, examples=["https://www.example.com"])
+    redirecttype: Literal["default", "append"] | None = None
+    persistence: Literal["", "IP", "BASIC", "URL", "PARM", "COOKIE", "HEADER"] | None = None
+    ttl: _IntOrDigits | None = None
+    sessionid: str | None = Field(default=None, examples=["JSESSIONID"])
+    leastresp: Literal["true", "false"] | None = None
+    httpsb: Literal["true", "false"] | None = None
+
+
+class ServiceBackendBody(_HttpBody):
+    ip: str | None = Field(default=None, examples=["198.18.2.1"])
+    port: _IntOrDigits | None = Field(default=None, examples=[8080])
+    weight: _IntOrDigits | None = None
+    timeout: _IntOrDigits | None = None
+
+
+class FarmCertificateBody(_HttpBody):
+    file: str = Field(examples=["web.pem"])
+
+
+class HttpBackendItem(BaseModel):
+    id: int
+    ip: str
+    port: int
+    timeout: int | None
+    weight: int
+    status: str
+
+
+class HttpServiceItem(BaseModel):
+    id: str
+    vhost: str
+    urlp: str
+    redirect: str
+    redirecttype: Literal["default", "append"]
+    persistence: str
+    ttl: int
+    sessionid: str
+    leastresp: Literal["true", "false"]
+    httpsb: Literal["true", "false"]
+    fgenabled: Literal["true", "false"]
+    fgtimecheck: int
+    fgscript: str
+    fglog: Literal["true", "false"]
+    backends: list[HttpBackendItem]
+
+
+class ServiceCreatedResponse(BaseModel):
+    description: str
+    params: ServiceCreateBody
+
+
+class ServiceResponse(BaseModel):
+    description: str
+    params: HttpServiceItem
+
+
+class ServiceBackendListResponse(BaseModel):
+    description: str
+    params: list[HttpBackendItem]
+
+
+class ServiceBackendChangedResponse(BaseModel):
+    description: str
+    params: dict[str, object]
+    message: str
+    status: str
+
+
+class CertificateItem(BaseModel):
+    file: str
+    type: str
+    CN: str
+    issuer: str
+    creation: str
+    expiration: str
+
+
+class CertificateListResponse(BaseModel):
+    description: str
+    params: list[CertificateItem]

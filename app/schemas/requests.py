@@ -306,7 +306,7 @@ def _required(**kwargs: Any) -> Any:
 FARM_NAME_MESSAGE = (
     "The farm name is required to have alphabet letters, numbers or hypens (-) only."
 )
-UNSUPPORTED_PROFILES = ("http", "https", "gslb", "datalink")
+UNSUPPORTED_PROFILES = ("https", "gslb", "datalink")  # http: app/services/http_farms.py
 PERSISTENCE_INPUT = {
     "": "",
     "none": "",
@@ -338,7 +338,7 @@ class FarmCreate(ZapiBody):
         ),
     ] = _required()
     profile: Annotated[str, Passed({"type": "string", "examples": ["l4xnat"]})] = _required(
-        description="l4xnat (any letter case); http, https, gslb and datalink are refused"
+        description="l4xnat or http (any letter case); https, gslb and datalink are refused"
     )
     vip: Annotated[str, Text(as_ip, "Invalid vip.", schema_=IP_SCHEMA)] = _required()
     vport: Annotated[
@@ -357,7 +357,8 @@ class FarmCreate(ZapiBody):
         if profile in UNSUPPORTED_PROFILES:
             raise refuse(
                 f"The farm profile '{value}' is not supported by kernlb yet; "
-                "only l4xnat farms can be created."
+                "only l4xnat and http farms can be created (https: an http farm with "
+                "listener https)."
             )
         if profile != "l4xnat":
             raise refuse("The farm's profile is not supported.")

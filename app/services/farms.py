@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db import http_repository as hrepo
 from app.db import repositories as repo
 from app.db.models import Farm
 from app.domain.model import HELPERS, FarmSpec
@@ -44,6 +45,13 @@ def _check_overlap(session: Session, spec: FarmSpec, *, description: str, prefix
             raise BadRequest(
                 f"{prefix}The virtual IP and port {spec.vip} {format_vport(spec.ports)} "
                 f"({spec.protocol}) overlap with the running farm '{other.name}'.",
+                description=description,
+            )
+    for http in hrepo.http_farms_on_vip(session, spec.vip):
+        if http.running and hrepo.l4_claims_port(spec, spec.vip, http.vport):
+            raise BadRequest(
+                f"{prefix}The virtual IP and port {spec.vip} {format_vport(spec.ports)} "
+                f"({spec.protocol}) overlap with the running farm '{http.name}'.",
                 description=description,
             )
 
@@ -100,7 +108,9 @@ class FarmService:
         with self.uow.write(description) as work:
             session = work.session
             # The reference's order: the name, then whether it is taken, then the rest.
-            if is_farm_name(raw_name) and repo.get_farm(session, str(raw_name)) is not None:
+            if is_farm_name(raw_name) and (
+                repo.get_farm(session, str(raw_name)) or hrepo.get_http_farm(session, str(raw_name))
+            ):
                 raise BadRequest(
                     "Error trying to create a new farm, the farm name already exists.",
                     description=description,
@@ -159,7 +169,7 @@ class FarmService:
             if new_name is not None and new_name != farm.name:
                 if farm.running:
                     raise bad("Cannot change the farm name while running")
-                if repo.get_farm(session, new_name) is not None:
+                if repo.get_farm(session, new_name) or hrepo.get_http_farm(session, new_name):
                     raise bad(f"The farm {new_name} already exists, try another name.")
                 changes["name"] = new_name
             if request.algorithm is not None:

@@ -6,6 +6,8 @@
     /redirect    302 to /
     /vhost       200 when the Host header is www.example.com[:port], else 404
 
+Every answer carries `X-Backend: <name>`.
+
 Prints ``ready`` once listening.
 
     python3 http_server.py --name b1 --port 7000 [--tls-port 7443 --cert C --key K]
@@ -39,6 +41,7 @@ def handler(name: str) -> type[BaseHTTPRequestHandler]:
                 self.answer(200, f"hello from {name}\n")
             elif self.path == "/redirect":
                 self.send_response(302)
+                self.send_header("X-Backend", name)
                 self.send_header("Location", "/")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -52,6 +55,7 @@ def handler(name: str) -> type[BaseHTTPRequestHandler]:
         def answer(self, code: int, text: str) -> None:
             body = text.encode()
             self.send_response(code)
+            self.send_header("X-Backend", name)  # who answered, whatever the path (http farms)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -72,6 +76,7 @@ def main() -> int:
     parser.add_argument("--key")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    ThreadingHTTPServer.request_queue_size = 128  # load tests: no SYN dropped by a full backlog
     servers = [ThreadingHTTPServer(("0.0.0.0", args.port), handler(args.name))]
     if args.tls_port:
         tls = ThreadingHTTPServer(("0.0.0.0", args.tls_port), handler(args.name))

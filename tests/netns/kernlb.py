@@ -77,6 +77,15 @@ class Api:
             parsed = None
         return Response(method, path, resp.status_code, parsed, resp.text)
 
+    def upload(self, path: str, content: bytes, content_type: str) -> Response:
+        """A raw (non-JSON) body, e.g. a PEM certificate."""
+
+        def call() -> httpx.Response:
+            return self._http.post(path, content=content, headers={"Content-Type": content_type})
+
+        resp = self._exec.run(call)
+        return Response("POST", path, resp.status_code, resp.json(), resp.text)
+
     def is_ready(self) -> bool:
         try:
             return self.request("GET", "/system/version").status == 200

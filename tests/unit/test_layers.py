@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.reconcile",),
     ("app.schemas",),
     ("app.nft", "app.net", "app.db"),
+    ("app.haproxy",),  # the L7 engine: its desired-state values sit under the repositories
     ("app.domain",),
 )
 # Leaf modules every layer but the domain may use (they import nothing of app).

@@ -1,0 +1,438 @@
+"""http/https farms through ZAPI v3.1 (zapi31.md §2 rows 16-26, §9.1), HAProxy checking each
+configuration (`haproxy -c`; it never runs here: the kernel is a fake)."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from app.settings import Settings
+
+from .builders import VIP, TestClient, create_farm, error, expect, url
+
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed"
+)
+
+
+def make_pem(cn: str = "www.example.com") -> tuple[str, str]:
+    """A throw-away self-signed certificate: (certificate PEM, key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+def create_http(client: TestClient, name: str = "www", vport: Any = 80) -> None:
+    response = client.post(
+        url("/farms"), json={"farmname": name, "profile": "http", "vip": VIP, "vport": vport}
+    )
+    expect(
+        response,
+        201,
+        {
+            "description": f"Creating farm '{name}'",
+            "params": {
+                "farmname": name,
+                "interface": "eth0",
+                "profile": "http",
+                "vip": VIP,
+                "vport": int(vport),
+            },
+        },
+    )
+
+
+def add_service(client: TestClient, farm: str, service: str, **fields: Any) -> JSON:
+    response = client.post(url(f"/farms/{farm}/services"), json={"id": service})
+    expect(response, 201, {"description": "New service", "params": {"id": service}})
+    if fields:
+        response = client.put(url(f"/farms/{farm}/services/{service}"), json=fields)
+        assert response.status_code == 200, response.text
+    body: JSON = client.get(url(f"/farms/{farm}/services/{service}")).json()["params"]
+    return body
+
+
+JSON = dict[str, Any]
+
+
+def config(settings: Settings) -> str:
+    return (settings.state_dir / "haproxy" / "haproxy.cfg").read_text()
+
+
+def test_http_farm_shape_services_and_backends(client: TestClient, settings: Settings) -> None:
+    create_http(client, vport="8080")
+    add_service(client, "www", "api", vhost="^www\\.example\\.com$", urlp="^/api/")
+    response = client.post(
+        url("/farms/www/services/api/backends"), json={"ip": "192.0.2.1", "port": "8080"}
+    )
+    expect(
+        response,
+        201,
+        {
+            "description": "New service backend",
+            "message": "Added backend to service successfully",
+            "params": {"id": 0, "ip": "192.0.2.1", "port": 8080, "timeout": None, "weight": 1},
+            "status": "up",
+        },
+    )
+    client.post(
+        url("/farms/www/services/api/backends"),
+        json={"ip": "192.0.2.2", "port": 8080, "weight": 3, "timeout": 30},
+    )
+    expect(
+        client.get(url("/farms/www")),
+        200,
+        {
+            "description": "List farm www",
+            "params": {
+                "contimeout": 20,
+                "error414": "Request URI is too long",
+                "error500": "An internal server error occurred. Please try again later.",
+                "error501": "This method may not be used.",
+                "error503": "The service is not available. Please try again later.",
+                "httpverb": "standardHTTP",
+                "listener": "http",
+                "reqtimeout": 30,
+                "resurrectime": 10,
+                "restimeout": 45,
+                "rewritelocation": "disabled",
+                "status": "up",
+                "vip": VIP,
+                "vport": 8080,
+            },
+            "services": [
+                {
+                    "backends": [
+                        {
+                            "id": 0,
+                            "ip": "192.0.2.1",
+                            "port": 8080,
+                            "status": "up",
+                            "timeout": None,
+                            "weight": 1,
+                        },
+                        {
+                            "id": 1,
+                            "ip": "192.0.2.2",
+                            "port": 8080,
+                            "status": "up",
+                            "timeout": 30,
+                            "weight": 3,
+                        },
+                    ],
+                    "fgenabled": "false",
+                    "fglog": "false",
+                    "fgscript": "",
+                    "fgtimecheck": 5,
+                    "httpsb": "false",
+                    "id": "api",
+                    "leastresp": "false",
+                    "persistence": "",
+                    "redirect": "",
+                    "redirecttype": "default",
+                    "sessionid": "",
+                    "ttl": 120,
+                    "urlp": "^/api/",
+                    "vhost": "^www\\.example\\.com$",
+                }
+            ],
+        },
+    )
+    text = config(settings)
+    assert (
+        'use_backend svc1 if { req.hdr(host) -m reg -i "^www\\\\.example\\\\.com\\$" } '
+        '{ url -m reg "^/api/" }'
+    ) in text
+    assert "server s2 ipv4@192.0.2.2:8080 weight 3" in text
+    # Maintenance: drain is weight 0 (sticky sessions only), cut is `disabled`.
+    path = url("/farms/www/services/api/backends/0/maintenance")
+    expect(
+        client.put(path, json={"action": "maintenance", "mode": "drain"}),
+        200,
+        {
+            "description": "Set service backend status",
+            "params": {"action": "maintenance", "farm": {"status": "maintenance"}},
+        },
+    )
+    assert "server s1 ipv4@192.0.2.1:8080 weight 0 " in config(settings)
+    client.put(path, json={"action": "maintenance", "mode": "cut"})
+    assert "server s1 ipv4@192.0.2.1:8080 weight 1 disabled" in config(settings)
+    client.put(path, json={"action": "up"})
+    # Positional ids shift after a delete, as in the original.
+    expect(
+        client.delete(url("/farms/www/services/api/backends/0")),
+        200,
+        {
+            "description": "Delete service backend",
+            "message": "Backend removed",
+            "status": "up",
+            "success": "true",
+        },
+    )
+    backends = client.get(url("/farms/www/services/api/backends")).json()["params"]
+    assert [(b["id"], b["ip"]) for b in backends] == [(0, "192.0.2.2")]
+    summary = client.get(url("/farms/www/summary")).json()
+    assert summary["services"] == [{"id": "api"}]
+
+
+def test_list_and_overlap_with_l4xnat(client: TestClient) -> None:
+    create_http(client, "www", 80)
+    create_farm(client, name="l4", vport="443")
+    names = [
+        (f["farmname"], f["profile"], f["vport"])
+        for f in client.get(url("/farms")).json()["params"]
+    ]
+    assert names == [("www", "http", "80"), ("l4", "l4xnat", "443")]
+    stats = client.get(url("/stats/farms")).json()["farms"]
+    assert {f["farmname"] for f in stats} == {"www", "l4"}
+    # Same VIP and port: refused whichever kind comes second.
+    response = client.post(
+        url("/farms"), json={"farmname": "l4b", "profile": "l4xnat", "vip": VIP, "vport": "80"}
+    )
+    assert response.status_code == 400
+    assert "overlap with the running farm 'www'" in response.json()["message"]
+    response = client.post(
+        url("/farms"), json={"farmname": "www2", "profile": "http", "vip": VIP, "vport": 443}
+    )
+    assert response.status_code == 400
+    assert "overlap with the running farm 'l4'" in response.json()["message"]
+    response = client.post(
+        url("/farms"), json={"farmname": "l4", "profile": "http", "vip": VIP, "vport": 81}
+    )
+    expect(
+        response,
+        400,
+        error(
+            "Creating farm 'l4'", "Error trying to create a new farm, the farm name already exists."
+        ),
+    )
+
+
+def test_l4_endpoints_answer_http_farms_with_the_reference_errors(client: TestClient) -> None:
+    create_http(client)
+    expect(
+        client.get(url("/farms/www/backends")),
+        400,
+        error("List backends", "The farm www with profile http does not support this request."),
+    )
+    expect(
+        client.post(url("/farms/www/backends"), json={"ip": "192.0.2.1"}),
+        400,
+        error("New farm backend", "The http farm profile can have backends in services only."),
+    )
+    expect(
+        client.put(url("/farms/www/backends/0"), json={"weight": 2}),
+        404,
+        error("Modify backend", "The http farm profile has backends only in services."),
+    )
+    expect(
+        client.delete(url("/farms/www/backends/0")),
+        400,
+        error("Delete backend", "The http farm profile has backends only in services."),
+    )
+    expect(
+        client.put(url("/farms/www/backends/0/maintenance"), json={"action": "up"}),
+        404,
+        error("Set backend status", "Only L4xNAT farm profile supports this feature."),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"vhost": "www.(example"}, "Invalid vhost value: it must be a valid regular expression."),
+        ({"urlp": "^/api/[a-"}, "Invalid urlp value: it must be a valid regular expression."),
+        ({"urlp": "^/a\npi"}, "Invalid urlp value: it must be a valid regular expression."),
+        ({"redirect": "www.example.com/x"}, "Invalid redirect value."),
+        ({"redirect": "ftp://example.com/"}, "Invalid redirect value."),
+        ({"redirect": 'http://e.com/"x y'}, "Invalid redirect value."),
+        ({"redirecttype": "sometimes"}, "Invalid redirecttype value."),
+        ({"persistence": "SSL"}, "Invalid persistence."),
+        ({"persistence": "cookie"}, "Invalid persistence."),
+        ({"persistence": "COOKIE"}, "The persistence COOKIE needs a sessionid."),
+        ({"ttl": "ten"}, "Invalid ttl, must be numeric."),
+        ({"leastresp": True}, "Invalid leastresp."),
+        ({"sessionid": "a b"}, "Invalid sessionid value."),
+    ],
+)
+def test_bad_service_input(
+    client: TestClient, settings: Settings, fields: JSON, message: str
+) -> None:
+    create_http(client)
+    add_service(client, "www", "svc")
+    before = config(settings)
+    response = client.put(url("/farms/www/services/svc"), json={"vhost": "^ok$", **fields})
+    expect(response, 400, error("Modify service", message))
+    assert config(settings) == before
+    assert client.get(url("/farms/www/services/svc")).json()["params"]["vhost"] == ""
+
+
+BAD_IP = "Invalid backend IP value, please insert a valid value."
+BAD_WEIGHT = "Invalid weight value for a backend, it must be 1-9."
+BAD_TIMEOUT = "Invalid timeout value for a backend, it must be empty or greater than 0."
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"port": 80}, BAD_IP),
+        ({"ip": "192.0.2.300", "port": 80}, BAD_IP),
+        ({"ip": "192.0.2.1"}, "Invalid port for a backend."),
+        ({"ip": "192.0.2.1", "port": 70000}, "Invalid port for a backend."),
+        ({"ip": "192.0.2.1", "port": 80, "weight": 10}, BAD_WEIGHT),
+        ({"ip": "192.0.2.1", "port": "80", "weight": "x"}, BAD_WEIGHT),
+        ({"ip": "192.0.2.1", "port": 80, "timeout": 0}, BAD_TIMEOUT),
+    ],
+)
+def test_bad_backend_input(client: TestClient, body: JSON, message: str) -> None:
+    create_http(client)
+    add_service(client, "www", "svc")
+    response = client.post(url("/farms/www/services/svc/backends"), json=body)
+    expect(response, 400, error("New service backend", message))
+
+
+def test_service_names(client: TestClient) -> None:
+    create_http(client)
+    add_service(client, "www", "a")
+    expect(
+        client.post(url("/farms/www/services"), json={"id": "a"}),
+        400,
+        error("New service", "Error, the service a already exists."),
+    )
+    expect(
+        client.post(url("/farms/www/services"), json={"id": "a b"}),
+        400,
+        error(
+            "New service", "Service name is not valid, only allowed numbers, letters and hyphens."
+        ),
+    )
+    expect(
+        client.get(url("/farms/www/services/zz")),
+        404,
+        error("Get services of a farm", "The required service does not exist."),
+    )
+    expect(
+        client.delete(url("/farms/www/services/a")),
+        200,
+        {
+            "description": "Delete service",
+            "message": "The service a in farm www has been deleted.",
+            "success": "true",
+        },
+    )
+
+
+def upload(client: TestClient, name: str, pem: str) -> Any:
+    return client.post(
+        url(f"/certificates/{name}"),
+        content=pem.encode(),
+        headers={"Content-Type": "application/x-pem-file"},
+    )
+
+
+def test_certificates_and_https(client: TestClient, settings: Settings) -> None:
+    cert, key = make_pem()
+    expect(
+        upload(client, "web.pem", cert + key),
+        200,
+        {
+            "description": "Upload PEM certificate",
+            "message": "Certificate uploaded",
+            "success": "true",
+        },
+    )
+    expect(
+        upload(client, "web.pem", cert + key),
+        400,
+        error("Upload PEM certificate", "Certificate file name already exists"),
+    )
+    bad = (
+        "The certificate is not valid: a PEM file with a certificate and its private key "
+        "is expected."
+    )
+    expect(upload(client, "nokey.pem", cert), 400, error("Upload PEM certificate", bad))
+    expect(upload(client, "junk.pem", "hello"), 400, error("Upload PEM certificate", bad))
+    other_cert, _other_key = make_pem("other")
+    expect(
+        upload(client, "mixed.pem", other_cert + key),
+        400,
+        error(
+            "Upload PEM certificate",
+            "The certificate is not valid: the private key does not belong to the certificate.",
+        ),
+    )
+    listing = client.get(url("/certificates")).json()["params"]
+    assert [(c["file"], c["CN"], c["type"]) for c in listing] == [
+        ("web.pem", "www.example.com", "Certificate")
+    ]
+
+    create_http(client, vport=443)
+    expect(
+        client.put(url("/farms/www"), json={"ciphers": "highsecurity"}),
+        400,
+        error(
+            "Modify HTTP farm www",
+            "To modify ciphers, chiperc or certname, listener must be https.",
+        ),
+    )
+    response = client.put(url("/farms/www"), json={"listener": "https", "disable_tlsv1": "true"})
+    assert response.status_code == 200, response.text
+    assert response.json()["params"]["certlist"] == [{"file": "zencert.pem", "id": 1}]
+    expect(
+        client.post(url("/farms/www/certificates"), json={"file": "web.pem"}),
+        200,
+        {
+            "description": "Add certificate",
+            "message": "The certificate web.pem has been added to the SNI list of farm www.",
+            "success": "true",
+        },
+    )
+    params = client.get(url("/farms/www")).json()["params"]
+    assert params["certlist"] == [{"file": "web.pem", "id": 1}]
+    assert (params["disable_tlsv1"], params["disable_tlsv1_1"]) == ("true", "false")
+    assert "ssl-min-ver TLSv1.1 ssl-max-ver TLSv1.3" in config(settings)
+    expect(
+        client.delete(url("/certificates/web.pem")),
+        400,
+        error("Delete certificate", "File can't be deleted because it's in use by a farm"),
+    )
+
+
+def test_haproxy_refusal_rolls_back(client: TestClient, settings: Settings) -> None:
+    create_http(client, vport=443)
+    client.put(url("/farms/www"), json={"listener": "https"})
+    before = client.get(url("/farms/www")).json()
+    cfg = config(settings)
+    # Valid characters, but no cipher OpenSSL knows: only HAProxy can tell.
+    response = client.put(
+        url("/farms/www"), json={"ciphers": "customsecurity", "cipherc": "NO-SUCH-CIPHER"}
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["description"] == "Modify HTTP farm www"
+    assert body["message"].startswith("HAProxy rejected the configuration: ")
+    assert client.get(url("/farms/www")).json() == before
+    assert config(settings) == cfg
