@@ -446,12 +446,12 @@ class ServiceUpdateBody(_HttpBody):
     vhost: str | None = Field(default=None, examples=["^www\\.example\\.com$"])
     urlp: str | None = Field(default=None, examples=["^/api/"])
     redirect: str | None = Field(default=None, examples=["https://www.example.com"])
-    redirecttype: Literal["default", "append"] | None = None
-    persistence: Literal["", "IP", "BASIC", "URL", "PARM", "COOKIE", "HEADER"] | None = None
+    redirecttype: str | None = Field(default=None, examples=["default", "append"])
+    persistence: str | None = Field(default=None, examples=["COOKIE"])
     ttl: _IntOrDigits | None = None
     sessionid: str | None = Field(default=None, examples=["JSESSIONID"])
-    leastresp: Literal["true", "false"] | None = None
-    httpsb: Literal["true", "false"] | None = None
+    leastresp: str | None = Field(default=None, examples=["false"])
+    httpsb: str | None = Field(default=None, examples=["false"])
 
 
 class ServiceBackendBody(_HttpBody):
