@@ -69,7 +69,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else:
             cert, key = ensure_self_signed(settings.state_dir / "tls")
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-    app = create_app(settings)
+    from app.cluster.schema import StartupError
+
+    try:
+        app = create_app(settings)
+        app.state.preflight()  # cluster: database, schema, keepalived, conntrackd
+    except StartupError as exc:
+        print(f"kernlb: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         app,
         http=protocol_with_header_timeout(settings.client_timeout),

@@ -23,6 +23,7 @@ from app.api import (
     users,
     v40,
 )
+from app.api import cluster as cluster_api
 from app.api.audit import AuditMiddleware
 from app.api.concurrency import FarmConcurrency
 from app.api.docs import install_openapi
@@ -34,6 +35,9 @@ from app.api.limits import BodyGuard
 from app.api.metrics import install_metrics
 from app.api.middleware import install_gate
 from app.api.throttle import AuthThrottle
+from app.cluster.metrics import ClusterCollector
+from app.cluster.runtime import ClusterAddressBook, ClusterRuntime, node_name, prepare_database
+from app.cluster.schema import StartupError
 from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
 from app.haproxy.engine import HaproxyEngine
 from app.health import Prober, create_checker
@@ -67,7 +71,7 @@ from app.stats.farms import FarmStatsService
 from app.stats.system import ProcSystemProbe, SystemProbe
 
 UNAUTHENTICATED_PATHS = ("/openapi.json",)
-ROUTERS = (system, farms, backends, http_farms, fg, stats, interfaces, users, ipds)
+ROUTERS = (system, cluster_api, farms, backends, http_farms, fg, stats, interfaces, users, ipds)
 
 
 def create_app(
@@ -86,6 +90,11 @@ def create_app(
     """The app on the real kernel, or on the fakes a test passes (a fake `nft` means no
     kernel: no neighbour table, and no conntrack reads unless a `counter` is given)."""
     url = settings.database_url
+    if settings.cluster and not settings.is_postgres:
+        raise StartupError(
+            "cluster mode needs a PostgreSQL database shared by the nodes: "
+            "KERNLB_DB=postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        )
     ensure_sqlite_dir(url)
     engine = make_engine(url)
     session_factory = make_session_factory(engine)
@@ -94,6 +103,8 @@ def create_app(
         addresses = NetlinkAddressBook()
     if not settings.vip_check:
         addresses = PermissiveAddressBook(addresses)
+    if settings.cluster:
+        addresses = ClusterAddressBook(addresses, interface=settings.cluster_interface)
     if neighbours is None and nft is None:
         neighbours = NetlinkNeighbours()
     # Load is sampled from the real kernel's conntrack, or from a counter a test injects.
@@ -104,8 +115,14 @@ def create_app(
         session_factory=session_factory,
         reconciler=reconciler,
         conntrack=conntrack if conntrack is not None else NetlinkConntrack(),
+        node_name=node_name(settings),
     )
-    keys = KeyStore(session_factory)
+    cluster = (
+        ClusterRuntime(settings, uow=uow, session_factory=session_factory, reconciler=reconciler)
+        if settings.is_postgres
+        else None
+    )
+    keys = KeyStore(session_factory, fallback=settings.zapi_key)
     metrics = Metrics()
     checker = create_checker(
         uow,
@@ -123,26 +140,50 @@ def create_app(
         counter=counter if sample_load else None,
     )
     metrics.register(StateCollector(farms=farm_stats.farms, reconcile=lambda: reconciler.stats))
+    if cluster is not None:
+        metrics.register(ClusterCollector(cluster))
+
+    def preflight() -> bool:
+        """Cluster start-up checks (`kernlb serve` runs them first, to exit with a clear
+        message); False: start without the database."""
+        if cluster is None:
+            return True
+        return prepare_database(
+            settings, kernel_has_rules=lambda: adapter.summary() is not None, cluster=cluster
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(migrate, url)
-        await asyncio.to_thread(interface_service.restore)  # VIPs on virtual interfaces
-        if settings.zapi_key:
-            keys.set(settings.zapi_key)
-        elif not keys.configured():
-            key = generate_key()
-            keys.set(key)
-            # Shown once: only its hash is stored.
-            print(f"kernlb: generated ZAPI key (shown only once): {key}", flush=True)
+        if cluster is None:
+            await asyncio.to_thread(migrate, url)
+            db_ready = True
+        else:
+            db_ready = await asyncio.to_thread(preflight)
+        if db_ready:
+            await asyncio.to_thread(interface_service.restore)  # VIPs on virtual interfaces
+            if settings.zapi_key:
+                keys.set(settings.zapi_key)
+            elif not keys.configured():
+                key = generate_key()
+                keys.set(key)
+                # Shown once: only its hash is stored.
+                print(f"kernlb: generated ZAPI key (shown only once): {key}", flush=True)
         farm_service.helpers = await asyncio.to_thread(adapter.supported_helpers)
-        await asyncio.to_thread(reconciler.full_sync)
-        await asyncio.to_thread(http_farm_service.sync)  # HAProxy serves the http farms
+        if db_ready:
+            await asyncio.to_thread(uow.follower.full_sync)
+            await asyncio.to_thread(http_farm_service.sync)  # HAProxy serves the http farms
+            if cluster is not None:
+                cluster.update_vips()
         observers.start()
-        checker.start()  # after the initial sync: checks begin at once, from the last known health
+        if cluster is not None:
+            cluster.start(checker)  # checks run on the node that leads them
+        else:
+            checker.start()  # after the initial sync: checks begin at once, from the last health
         try:
             yield
         finally:
+            if cluster is not None:
+                await cluster.stop()
             await checker.stop()
             await observers.stop()
             await asyncio.to_thread(haproxy_engine.close)
@@ -163,6 +204,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.reconciler = reconciler
+    app.state.cluster = cluster
+    app.state.preflight = preflight
     app.state.keys = keys
     app.state.farms = farm_service
     # With a fake kernel (tests) HAProxy checks configurations but never runs.

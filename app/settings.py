@@ -34,6 +34,31 @@ class Settings(BaseSettings):
     audit_max_entries: int = Field(default=100_000, ge=1)  # audit log: newest kept
     audit_max_age_days: float = Field(default=90.0, gt=0)  # audit log: older entries dropped
     fg_plugin_dir: Path = Path("/usr/lib/nagios/plugins")  # farmguardian's Nagios plugins
+    # Cluster (docs/cluster.md): several nodes share one PostgreSQL database.
+    node_name: str = ""  # default: the host name
+    cluster: bool = False  # VIPs by keepalived (VRRP), connections by conntrackd
+    cluster_interface: str = ""  # default interface of the farms' VIPs (VRRP instance)
+    cluster_address: str = ""  # this node's address on the VRRP segment (shown, unicast source)
+    cluster_priority: int = Field(default=100, ge=1, le=254)  # VRRP priority of this node
+    cluster_router_id: int = Field(default=51, ge=1, le=255)  # first virtual_router_id
+    cluster_auth: str = ""  # VRRP authentication (PASS, <= 8 characters); "" = none
+    cluster_unicast_peers: str = ""  # comma-separated peer addresses; "" = multicast
+    cluster_advert: float = Field(default=1.0, ge=0.01, le=255)  # VRRP advert interval (s)
+    cluster_extra_vips: str = ""  # "IP/LEN@DEV,...": also float these (e.g. backend gateway)
+    cluster_sync_interface: str = ""  # conntrackd's dedicated link
+    cluster_sync_address: str = ""  # this node's address on the sync link
+    cluster_sync_peer: str = ""  # the peer's address on the sync link
+    cluster_own_addresses: str = ""  # addresses conntrackd ignores (this node's, not VIPs)
+    keepalived_conf: Path | None = None  # default: state_dir/keepalived.conf
+    keepalived_pidfile: Path | None = None  # reload = SIGHUP to this PID; default state_dir
+    conntrackd_conf: Path | None = None  # default: state_dir/conntrackd.conf
+    keepalived_bin: str = "keepalived"  # looked up in PATH, then /usr/sbin
+    conntrackd_bin: str = "conntrackd"
+    db_retry_interval: float = Field(default=1.0, gt=0)  # catch-up check / reconnect (s)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
 
     @property
     def database_url(self) -> str:

@@ -18,6 +18,9 @@ extras=runtime
 if [ "${1:-}" = "--test" ]; then
   DEBS+=(podman runc debootstrap chromium chromium-driver fonts-dejavu-core fonts-liberation)
   extras=dev
+  # The cluster tests (tests/api/test_cluster.py, tests/netns/test_cluster.py): a throw-away
+  # PostgreSQL, keepalived and conntrackd per LB namespace.
+  DEBS+=(postgresql keepalived conntrackd)
 fi
 missing=()
 for pkg in "${DEBS[@]}"; do

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
 
 from app.net.lab import unavailable_reason
+
+from .postgres import ThrowawayPostgres
+from .postgres import unavailable_reason as postgres_unavailable_reason
 
 REQUIRE_ENV = "KERNLB_REQUIRE_NETNS"
 
@@ -35,3 +39,20 @@ def require_netns() -> None:
     reason = netns_unavailable_reason()
     if reason is not None:
         skip_or_fail(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[ThrowawayPostgres]:
+    """One throw-away PostgreSQL server for the session (Unix socket only), removed at the end.
+
+    Skips with the reason when PostgreSQL or psycopg is missing, except under
+    KERNLB_REQUIRE_NETNS=1 (CI installs both): there it fails."""
+    reason = postgres_unavailable_reason()
+    if reason is not None:
+        skip_or_fail(f"PostgreSQL: {reason}")
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -355,3 +356,34 @@ class HttpFarmCertificate(Base):
     )
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     cert_name: Mapped[str] = mapped_column(ForeignKey("certificate.name"), index=True)
+
+
+class ConfigRevision(Base):
+    """One row: the revision of the configuration, bumped by every write that changes farms.
+
+    Each node records the revision its kernel reflects (`ClusterNode.revision`); the
+    difference is the node's lag."""
+
+    __tablename__ = "config_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    changed_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class ClusterNode(Base):
+    """A kernlb node sharing this database: what it applied and what it reports."""
+
+    __tablename__ = "cluster_node"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)  # applied to its kernel
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # heartbeat
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    vrrp_state: Mapped[str] = mapped_column(String(16), default="")
+    health_leader: Mapped[bool] = mapped_column(Boolean, default=False)
+    schema_revision: Mapped[str] = mapped_column(String(32), default="")
+    version: Mapped[str] = mapped_column(String(32), default="")

@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, UOWTransaction
 
+from app.cluster.follower import UNKNOWN, Follower
+from app.cluster.revision import bump_revision, is_unavailable, lock_writers
 from app.db import ipds as ipds_rows
 from app.db.models import Backend, BackendHealth, Farm, IpdsDos, IpdsList
-from app.errors import ZapiError
+from app.errors import ServiceUnavailable, ZapiError
 from app.net.conntrack import Conntrack
 from app.reconcile.reconciler import ListChange, Reconciler
 
@@ -94,24 +97,42 @@ class UnitOfWork:
         session_factory: Callable[[], Session],
         reconciler: Reconciler,
         conntrack: Conntrack,
+        node_name: str = "",
     ) -> None:
         self.session_factory = session_factory
         self.reconciler = reconciler
         self.conntrack = conntrack
+        self.node_name = node_name
+        # The configuration revision the kernel reflects (shared with the cluster follower).
+        self.follower = Follower(reconciler=reconciler, session_factory=session_factory)
+        # Set while writes must be refused: the reason (answered with 503).
+        self.refuse_writes = ""
         # Called after each commit that changed farms (e.g. the health checker re-reads them).
         self.after_commit: list[Callable[[], None]] = []
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self.session_factory() as session:
-            yield session
+        try:
+            with self.session_factory() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            if is_unavailable(exc):
+                raise _unavailable(exc) from exc
+            raise
 
     @contextmanager
     def write(self, description: str = "") -> Iterator[Work]:
         """One transaction and one batch; errors without a description get the endpoint's."""
         try:
-            with self._write() as work:
-                yield work
+            if self.refuse_writes:
+                raise ServiceUnavailable(self.refuse_writes)
+            try:
+                with self._write() as work:
+                    yield work
+            except SQLAlchemyError as exc:
+                if is_unavailable(exc):
+                    raise _unavailable(exc) from exc
+                raise
         except ZapiError as exc:
             if not exc.description:
                 exc.description = description
@@ -124,18 +145,34 @@ class UnitOfWork:
             work = Work(session)
             collect: Any = _collect_touched(work)
             event.listen(session, "after_flush", collect)
+            revision: int | None = None
             try:
+                # Writers of every node sharing the database take turns (PostgreSQL advisory
+                # lock; SQLite serialises writers itself), and first apply what other nodes
+                # committed: the staged diff is computed against what the kernel holds.
+                lock_writers(session)
+                self.follower.before_write(session)
                 yield work
                 session.flush()
                 if work.touched or work.lists:
+                    # IPDS lists are not farms: followers re-sync everything for them.
+                    revision = bump_revision(
+                        session,
+                        node=self.node_name,
+                        farms=None if work.lists else set(work.touched),
+                    )
                     self.reconciler.stage(session, work.touched, lists=work.lists)
                 try:
                     session.commit()
                 except Exception:
+                    # In doubt (the database may be gone): the next catch-up syncs it all.
+                    self.follower.applied = UNKNOWN
                     session.rollback()
                     self.reconciler.abandon()
                     raise
                 self.reconciler.confirm()
+                if revision is not None:
+                    self.follower.committed(revision)
             except BaseException:
                 session.rollback()
                 raise
@@ -147,3 +184,12 @@ class UnitOfWork:
             if work.touched:
                 for hook in self.after_commit:
                     hook()
+
+
+def _unavailable(exc: SQLAlchemyError) -> ServiceUnavailable:
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    detail = cause[0] if cause else type(exc).__name__
+    return ServiceUnavailable(
+        f"The database is unavailable ({detail}); nothing was changed. "
+        "The kernel keeps forwarding with the configuration it has."
+    )

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import repositories as repo
@@ -34,8 +35,11 @@ def generate_key() -> str:
 
 
 class KeyStore:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *, fallback: str = "") -> None:
         self.session_factory = session_factory
+        # The key given at start-up: accepted while the database cannot be read (a cluster node
+        # whose database is down still answers GETs and tells clients why writes fail).
+        self.fallback = fallback
         self._cache: tuple[str, str] | None = None  # (presented key, stored hash) last accepted
 
     def set(self, key: str) -> None:
@@ -63,8 +67,14 @@ class KeyStore:
     def verify(self, presented: str | None) -> bool:
         if not presented:
             return False  # an empty key never matches
-        with self.session_factory() as session:
-            stored = repo.get_setting(session, KEY_SETTING)
+        try:
+            with self.session_factory() as session:
+                stored = repo.get_setting(session, KEY_SETTING)
+        except SQLAlchemyError:
+            cached = self._cache
+            if cached is not None and hmac.compare_digest(cached[0], presented):
+                return True
+            return bool(self.fallback) and hmac.compare_digest(self.fallback, presented)
         if stored is None:
             return False
         # PBKDF2 per request would cost milliseconds: remember the last accepted pair.

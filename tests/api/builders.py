@@ -248,3 +248,8 @@ def set_maintenance(
 ) -> httpx.Response:
     body = {"action": action} if mode is None else {"action": action, "mode": mode}
     return client.put(url(f"/farms/{farm}/backends/{backend_id}/maintenance"), json=body)
+
+
+# `pytestmark = pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)`: the
+# module's tests run on SQLite and on PostgreSQL (tests/api/conftest.py `database`).
+BOTH_DATABASES = ("sqlite", "postgresql")

@@ -24,6 +24,7 @@ from app.net.neighbours import NeighbourBook
 from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
+from ..postgres import ThrowawayPostgres
 from .builders import INTERFACES, KEY, Serve, TestClient, check_zapi_response
 from .fakes import FakeCounter, FixedSystemProbe, host_links
 
@@ -38,11 +39,23 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_db: Path) -> Settings:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite (a copy of the session's migrated file) by default; modules that set
+    `pytestmark = pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)`
+    also run on a fresh database in the session's throw-away PostgreSQL."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        server: ThrowawayPostgres = request.getfixturevalue("postgres")
+        return server.create_database()
+    migrated_db: Path = request.getfixturevalue("migrated_db")
     shutil.copyfile(migrated_db, tmp_path / "k.db")
+    return f"sqlite:///{tmp_path}/k.db"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database: str) -> Settings:
     # No timers: no periodic resync, no load sampling (which would read the host's conntrack).
     return Settings(
-        db=f"sqlite:///{tmp_path}/k.db",
+        db=database,
         state_dir=tmp_path,
         zapi_key=KEY,
         resync_interval=0,

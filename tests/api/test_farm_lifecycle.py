@@ -11,6 +11,7 @@ from app.net.conntrack import NullConntrack
 from app.nft.fake import FakeNftAdapter
 
 from .builders import (
+    BOTH_DATABASES,
     INTERFACES,
     VIP_ALIAS,
     Serve,
@@ -25,6 +26,8 @@ from .builders import (
     list_farms,
     url,
 )
+
+pytestmark = pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
 
 
 class Interfaces:

@@ -13,6 +13,7 @@ from app.net.conntrack import NullConntrack
 from app.nft.fake import FakeNftAdapter
 
 from .builders import (
+    BOTH_DATABASES,
     Serve,
     TestClient,
     add_backend,
@@ -22,6 +23,8 @@ from .builders import (
     snapshot,
     url,
 )
+
+pytestmark = pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
 
 KERNEL_SAYS = "Error: Could not process rule: No buffer space available"
 REJECTED = f"The kernel rejected the change: {KERNEL_SAYS}"

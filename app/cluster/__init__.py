@@ -1,0 +1,2 @@
+"""A cluster of kernlb nodes: shared state on PostgreSQL, VIPs by keepalived, connections by
+conntrackd (docs/cluster.md)."""
