@@ -103,7 +103,6 @@ def render_notify_script(
         "# Rendered by kernlb: keepalived's notify hook (docs/cluster.md). Do not edit.",
         'role="$1"',
         'case "$role" in MASTER|BACKUP|FAULT|STOP) ;; *) exit 2 ;; esac',
-        f'printf "%s\\n" "$role" > {state}.tmp && mv {state}.tmp {state}',
     ]
     if conntrackd_conf is not None:
         conf = shlex.quote(str(conntrackd_conf))
@@ -119,5 +118,7 @@ def render_notify_script(
             "  FAULT) $C -t ;;",
             "esac",
         ]
+    # Recorded last: MASTER is reported once the synced connections are in the kernel.
+    lines.append(f'printf "%s\\n" "$role" > {state}.tmp && mv {state}.tmp {state}')
     lines.append("exit 0")
     return "\n".join(lines) + "\n"

@@ -113,7 +113,8 @@ def instances(node: VrrpNode, vips: Iterable[tuple[str, str]]) -> list[Instance]
     for extra in node.extra:
         by_interface[extra.interface].add((extra.ip, extra.prefixlen))
     result = []
-    for index, device in enumerate(sorted(by_interface)):
+    # keepalived refuses an instance without addresses: interfaces without VIPs get none.
+    for index, device in enumerate(sorted(d for d, found in by_interface.items() if found)):
         addresses = sorted(by_interface[device], key=lambda a: _address_key(a[0]))
         v4 = tuple(f"{ip}/{n}" for ip, n in addresses if ipaddress.ip_address(ip).version == 4)
         v6 = tuple(f"{ip}/{n}" for ip, n in addresses if ipaddress.ip_address(ip).version == 6)

@@ -157,7 +157,7 @@ class ClusterNode:
 
     def _lost(self, exc: Exception) -> None:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if self.status.db_ok or not self.status.db_error:
+        if self.status.db_ok or first_line != self.status.db_error:
             log.error(
                 "cluster: database %s unreachable (%s); the kernel keeps its rules, writes get "
                 "503 until it returns",

@@ -226,7 +226,7 @@ def test_without_its_database_a_node_refuses_writes_and_catches_up_later(
             return b.post(url("/farms"), json=late).status_code == 201
 
         wait_until(written, timeout=15.0)
-        wait_until(lambda: "late" in applied_farms(a), timeout=5.0)
+        wait_until(lambda: "late" in applied_farms(a), timeout=10.0)
     finally:
         server.stop()
 

@@ -64,7 +64,7 @@ def test_single_instance_carries_the_hooks_unicast_and_auth() -> None:
 
 def test_sub_second_adverts_use_vrrp_v3() -> None:
     node = VrrpNode(name="lb1", priority=150, interface="f0", advert=0.1)
-    assert "advert_int 0.1\n  version 3\n" in keepalived.render(node, [])
+    assert "advert_int 0.1\n  version 3\n" in keepalived.render(node, [("198.18.20.1", "f0")])
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,10 @@ def test_notify_hook_follows_the_primary_backup_procedure() -> None:
     assert "mv /s/vrrp_state.tmp /s/vrrp_state" in script
     without = conntrackd.render_notify_script(state_file=Path("/s/r"), conntrackd_conf=None)
     assert "conntrackd" not in without.split("Do not edit.")[1]
+
+
+def test_interfaces_without_addresses_get_no_instance() -> None:
+    # keepalived refuses an instance without addresses ("No VIP specified").
+    node = VrrpNode(name="lb1", priority=150, interface="f0")
+    assert "vrrp_instance" not in keepalived.render(node, [])
+    assert "vrrp_instance KERNLB_f0" in keepalived.render(node, [("198.18.20.1", "f0")])
