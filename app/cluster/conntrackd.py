@@ -122,3 +122,14 @@ def render_notify_script(
     lines.append(f'printf "%s\\n" "$role" > {state}.tmp && mv {state}.tmp {state}')
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
+
+
+def render_alive_script(*, pidfile: Path) -> str:
+    """keepalived's check that this node's kernlb runs (the PID it wrote at start-up)."""
+    quoted = shlex.quote(str(pidfile))
+    return (
+        "#!/bin/sh\n"
+        "# Rendered by kernlb: keepalived's check that kernlb runs (docs/cluster.md).\n"
+        f"pid=$(cat {quoted} 2>/dev/null) || exit 1\n"
+        '[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null\n'
+    )

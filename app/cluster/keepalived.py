@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 AUTH = re.compile(r"[A-Za-z0-9]{1,8}")
+ALIVE_WEIGHT = 100  # more than any sensible priority gap between nodes
 NODE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 
 
@@ -61,6 +62,10 @@ class VrrpNode:
     unicast_peers: tuple[str, ...] = ()
     extra: tuple[FloatingAddress, ...] = ()
     notify_script: str = ""
+    # A check keepalived runs every second: fails while this node's kernlb is not running.
+    # Its weight drops the node below its peers, so a master whose kernlb died (its kernel no
+    # longer follows the database) hands the VIPs over; with every kernlb down nothing moves.
+    alive_script: str = ""
 
     def validate(self) -> None:
         if not NODE_NAME.fullmatch(self.name):
@@ -84,8 +89,9 @@ class VrrpNode:
                     raise ConfigError(f"unicast address {address!r} is not an IP") from None
         if self.unicast_peers and not self.unicast_source:
             raise ConfigError("unicast peers need this node's address (KERNLB_CLUSTER_ADDRESS)")
-        if self.notify_script and not re.fullmatch(r"/[A-Za-z0-9_./-]+", self.notify_script):
-            raise ConfigError(f"notify script path {self.notify_script!r} is not a plain path")
+        for script in (self.notify_script, self.alive_script):
+            if script and not re.fullmatch(r"/[A-Za-z0-9_./-]+", script):
+                raise ConfigError(f"script path {script!r} is not a plain path")
         if self.router_id + len(self._interfaces([])) > 256:
             raise ConfigError("virtual_router_id would exceed 255")
 
@@ -160,11 +166,25 @@ def render(node: VrrpNode, vips: Iterable[tuple[str, str]]) -> str:
         else []
     )
     grouped = len(items) > 1
+    if node.alive_script:
+        lines += [
+            "vrrp_script KERNLB_ALIVE {",
+            f'  script "{node.alive_script}"',
+            "  interval 1",
+            "  fall 2",
+            "  rise 1",
+            f"  weight -{ALIVE_WEIGHT}",
+            "}",
+        ]
     if grouped:
         # Failover moves every instance at once (front VIPs and the backends' gateway).
         lines += ["vrrp_sync_group KERNLB {", "  group {"]
         lines += [f"    {item.name}" for item in items]
-        lines += ["  }", *notify, "}"]
+        lines += ["  }"]
+        if node.alive_script:
+            # Without it keepalived ignores weighted track scripts of grouped instances.
+            lines.append("  sync_group_tracking_weight")
+        lines += [*notify, "}"]
     for item in items:
         lines += [
             f"vrrp_instance {item.name} {{",
@@ -192,6 +212,8 @@ def render(node: VrrpNode, vips: Iterable[tuple[str, str]]) -> str:
             lines.append("  virtual_ipaddress_excluded {")
             lines += [f"    {a} dev {item.interface}" for a in item.excluded]
             lines.append("  }")
+        if node.alive_script:
+            lines += ["  track_script {", "    KERNLB_ALIVE", "  }"]
         if not grouped:
             lines += notify
         lines.append("}")

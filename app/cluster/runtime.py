@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import shutil
 import socket
 from collections.abc import Callable
@@ -71,6 +72,8 @@ class ClusterRuntime:
         self.keepalived_pidfile = settings.keepalived_pidfile or state / "keepalived.pid"
         self.conntrackd_conf: Path | None = None
         self.notify_script = state / "kernlb-notify.sh"
+        self.alive_script = state / "kernlb-alive.sh"
+        self.pidfile = state / "kernlb.pid"
         self.state_file = state / "vrrp_state"
         self.sync_link: conntrackd.SyncLink | None = None
         if settings.cluster_sync_interface:
@@ -105,6 +108,7 @@ class ClusterRuntime:
             unicast_peers=peers,
             extra=extra,
             notify_script=str(self.notify_script),
+            alive_script=str(self.alive_script),
         )
         self.node = ClusterNode(
             name=self.name,
@@ -171,6 +175,11 @@ class ClusterRuntime:
             ),
             mode=0o755,
         )
+        keepalived.write_if_changed(
+            self.alive_script, conntrackd.render_alive_script(pidfile=self.pidfile), mode=0o755
+        )
+        # What the alive check looks at: this process.
+        keepalived.write_if_changed(self.pidfile, f"{os.getpid()}\n")
 
     # -- keepalived ------------------------------------------------------------------------
 
