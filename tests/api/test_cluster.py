@@ -226,7 +226,15 @@ def test_without_its_database_a_node_refuses_writes_and_catches_up_later(
             return b.post(url("/farms"), json=late).status_code == 201
 
         wait_until(written, timeout=15.0)
-        wait_until(lambda: "late" in applied_farms(a), timeout=10.0)
+        node = a.app.state.cluster.node  # type: ignore[attr-defined]
+        try:
+            wait_until(lambda: "late" in applied_farms(a), timeout=20.0)
+        except AssertionError:
+            follower = node.follower
+            raise AssertionError(
+                f"a did not catch up: {node.status}, applied {follower.applied}, "
+                f"seen {follower.latest_seen}, thread alive {node._thread.is_alive()}"
+            ) from None
     finally:
         server.stop()
 
