@@ -23,9 +23,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ENTRY_POINTS,
     ("app.api",),
     ("app.metrics",),
-    ("app.services", "app.stats"),
+    ("app.services", "app.stats", "app.cluster"),
     ("app.health",),
-    ("app.reconcile",),
+    ("app.reconcile", "app.cluster.follower", "app.cluster.revision"),
     ("app.schemas",),
     ("app.nft", "app.net", "app.db"),
     ("app.haproxy",),  # the L7 engine: its desired-state values sit under the repositories
