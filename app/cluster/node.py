@@ -28,9 +28,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app import __version__
-from app.cluster.follower import Follower
-from app.cluster.revision import CHANNEL, HEALTH_LOCK
 from app.db.models import ClusterNode as NodeRow
+from app.reconcile.follower import Follower
+from app.reconcile.revision import CHANNEL, HEALTH_LOCK
 
 log = logging.getLogger(__name__)
 

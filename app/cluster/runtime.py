@@ -21,7 +21,7 @@ from app.cluster.schema import StartupError, code_head
 from app.health.checker import HealthChecker
 from app.net.addresses import AddressBook
 from app.reconcile.reconciler import Reconciler
-from app.services.uow import UnitOfWork
+from app.reconcile.uow import UnitOfWork
 from app.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.cluster.node import cluster_nodes, health_leader, utcnow
-from app.cluster.revision import current_revision
 from app.cluster.runtime import ClusterRuntime
+from app.reconcile.revision import current_revision
 
 
 @dataclass(frozen=True)

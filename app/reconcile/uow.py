@@ -21,13 +21,13 @@ from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, UOWTransaction
 
-from app.cluster.follower import UNKNOWN, Follower
-from app.cluster.revision import bump_revision, is_unavailable, lock_writers
 from app.db import ipds as ipds_rows
 from app.db.models import Backend, BackendHealth, Farm, IpdsDos, IpdsList
 from app.errors import ServiceUnavailable, ZapiError
 from app.net.conntrack import Conntrack
+from app.reconcile.follower import UNKNOWN, Follower
 from app.reconcile.reconciler import ListChange, Reconciler
+from app.reconcile.revision import bump_revision, is_unavailable, lock_writers
 
 
 @dataclass

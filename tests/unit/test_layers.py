@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.metrics",),
     ("app.services", "app.stats", "app.cluster"),
     ("app.health",),
-    ("app.reconcile", "app.cluster.follower", "app.cluster.revision"),
+    ("app.reconcile",),
     ("app.schemas",),
     ("app.nft", "app.net", "app.db"),
     ("app.haproxy",),  # the L7 engine: its desired-state values sit under the repositories

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.cluster.revision import current_revision, is_postgres
 from app.reconcile.reconciler import Reconciler
+from app.reconcile.revision import current_revision, is_postgres
 
 log = logging.getLogger(__name__)
 
