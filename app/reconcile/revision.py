@@ -69,7 +69,11 @@ def bump_revision(session: Session, *, node: str, farms: set[int] | None) -> int
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """The database cannot be reached (as opposed to a statement it refused)."""
+    """The shared (PostgreSQL) database cannot be reached, as opposed to a statement it
+    refused.  SQLite's own faults (read-only, full) keep their own answers."""
+    orig = getattr(exc, "orig", None)
+    if not type(orig).__module__.startswith("psycopg"):
+        return False
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
