@@ -340,12 +340,12 @@ def test_operator_story(
 
     def rotate_key_and_sign_out(b: Browser) -> None:
         b.click('a[data-nav="settings"]')
-        b.visible("#key-form [name=key]").send_keys("rotatedKey42")
+        b.visible("#key-form [name=key]").send_keys("rotatedKey42rotated")
         b.click("#key-set")
         b.wait().until(
             lambda d: (
                 d.execute_script("return sessionStorage.getItem('kernlb.zapiKey')")
-                == "rotatedKey42"
+                == "rotatedKey42rotated"
             )
         )
         b.click('a[data-nav="dashboard"]')  # still signed in, with the new key
