@@ -157,6 +157,11 @@ def get_system_stats(system: SystemDep) -> dict[str, Any]:
 )
 def get_network_stats(system: SystemDep) -> dict[str, Any]:
     """Traffic received and sent per interface since boot (MB, as strings)."""
+    return network_stats_body(system)
+
+
+def network_stats_body(system: SystemDep) -> dict[str, Any]:
+    """The network usage answer, the same under v3.1 and v4.0."""
     snapshot = system.network()
     return {
         "description": "Network interefaces usage",

@@ -10,13 +10,13 @@ from typing import Any
 from fastapi import Request
 
 from app.api.http import zapi_path
-from app.api.stats import FarmStatsDep, SystemDep, _refuse_pseudo_names
+from app.api.stats import FarmStatsDep, SystemDep, _refuse_pseudo_names, network_stats_body
 from app.api.v40.base import documented40, new_router
 from app.api.v40.present import (
     farm_stats40,
 )
 from app.schemas import docs
-from app.schemas.stats import farm_stats_item, interface_usage, system_stats_params
+from app.schemas.stats import farm_stats_item, system_stats_params
 from app.schemas.v40_bodies import (
     FarmStats40Response,
 )
@@ -78,12 +78,4 @@ def get_system_stats(system: SystemDep) -> dict[str, Any]:
 )
 def get_network_stats(system: SystemDep) -> dict[str, Any]:
     """Traffic received and sent per interface since boot (MB, as strings)."""
-    snapshot = system.network()
-    return {
-        "description": "Network interefaces usage",
-        "params": {
-            "date": snapshot.date,
-            "hostname": snapshot.hostname,
-            "interfaces": [interface_usage(item) for item in snapshot.interfaces],
-        },
-    }
+    return network_stats_body(system)
