@@ -220,6 +220,10 @@ def modify_farm(request: Request, name: str, body: Body40, farms: FarmsDep) -> d
         body["protocol"], body["vport"] = "all", "*"
     if body.get("persistence") == "none":
         body["persistence"] = ""
+    if body.get("protocol") in REMOVED_PROTOCOLS:
+        raise Gone(
+            f"'{body['protocol']}' protocol is not supported anymore.", description=description
+        )
     checked = check_params(
         FarmModify40,
         body,
@@ -227,10 +231,6 @@ def modify_farm(request: Request, name: str, body: Body40, farms: FarmsDep) -> d
         values={"vip": host_addresses(request)},
         accepts={"vip": vip_accepts(farms)},
     )
-    if checked.protocol in REMOVED_PROTOCOLS:
-        raise Gone(
-            f"'{checked.protocol}' protocol is not supported anymore.", description=description
-        )
     if checked.vport is not None and checked.vport != "*":
         protocol = checked.protocol or view.farm.protocol
         if protocol == "all":
