@@ -3,6 +3,11 @@
 Namespace tests need CAP_NET_ADMIN.  Where it is missing they skip with a reason, unless
 KERNLB_REQUIRE_NETNS=1 (set by .ci/run): then a skip would hide a broken data plane, so
 it fails instead.
+
+`scripts/test.sh` runs the suite on several pytest-xdist workers, a whole module on one worker
+(`--dist loadfile`): a module's shared topology, server or app is
+built once, and the namespace tests, which mostly wait, overlap.  Every name a test gives to
+the system (namespaces, bridges, temporary directories, sockets) includes the worker's PID.
 """
 
 from __future__ import annotations
@@ -39,6 +44,22 @@ def require_netns() -> None:
     reason = netns_unavailable_reason()
     if reason is not None:
         skip_or_fail(reason)
+
+
+# Under xdist, modules are handed out in collection order: the long ones (namespaces, containers,
+# the real kernel) go first, so that no worker starts one of them when the others are done.
+FIRST = ("tests/container/", "tests/netns/", "tests/kernel/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next((i for i, prefix in enumerate(FIRST) if path.startswith(prefix)), len(FIRST))
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
 
 
 @pytest.fixture(scope="session")
