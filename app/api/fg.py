@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from app.api.deps import BodyDep, FarmGuardianDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
+from app.api.http_farms import HttpFarmsDep
 from app.schemas import docs, requests
 from app.schemas.fg import fg_detail, fg_modified_params
 
@@ -22,13 +23,16 @@ router = APIRouter(tags=["farmguardian"], default_response_class=ZapiResponse)
         docs.FarmGuardianModifiedResponse, body=requests.FarmGuardianUpdate, errors=(400, 404)
     ),
 )
-def modify_farmguardian(name: str, body: BodyDep, fg: FarmGuardianDep) -> dict[str, Any]:
-    """Set a farm's health checks (farmguardian)."""
-    farm = fg.modify(name, body)
+def modify_farmguardian(
+    name: str, body: BodyDep, fg: FarmGuardianDep, http: HttpFarmsDep
+) -> dict[str, Any]:
+    """Set a farm's health checks (farmguardian); http farms: a service's (`service`), which
+    HAProxy runs."""
+    owner = http.modify_farmguardian(name, body) if http.exists(name) else fg.modify(name, body)
     return {
         "description": "Modify farm guardian",
         "message": f"Success, some parameters have been changed in farm guardian in farm {name}.",
-        "params": fg_modified_params(farm, body),
+        "params": fg_modified_params(owner, body),
     }
 
 

@@ -16,6 +16,7 @@ from app.db.models import HttpBackend, HttpFarm, HttpService
 from app.errors import BadRequest, UnsupportedMediaType
 from app.haproxy.config import backend_name, server_name
 from app.schemas import docs, requests
+from app.schemas.fg import fg_v31_params
 from app.services.http_farms import (
     HttpFarmService,
     HttpFarmView,
@@ -41,18 +42,18 @@ HttpFarmsDep = Annotated[HttpFarmService, Depends(http_farm_service)]
 # -- bodies --------------------------------------------------------------------------------
 
 
-def http_backend_item(backend: HttpBackend, position: int) -> dict[str, Any]:
+def http_backend_item(backend: HttpBackend, position: int, status: str) -> dict[str, Any]:
     return {
         "id": position,
         "ip": backend.ip,
         "port": backend.port,
         "timeout": backend.timeout,
         "weight": backend.weight,
-        "status": backend_status(backend),
+        "status": status,
     }
 
 
-def http_service_item(service: HttpService) -> dict[str, Any]:
+def http_service_item(service: HttpService, down: frozenset[int]) -> dict[str, Any]:
     return {
         "id": service.name,
         "vhost": service.vhost,
@@ -64,12 +65,10 @@ def http_service_item(service: HttpService) -> dict[str, Any]:
         "sessionid": service.sessionid,
         "leastresp": "true" if service.leastresp else "false",
         "httpsb": "true" if service.httpsb else "false",
-        # Per-service farmguardian is not implemented yet: reported as off.
-        "fgenabled": "false",
-        "fgtimecheck": 5,
-        "fgscript": "",
-        "fglog": "false",
-        "backends": [http_backend_item(b, i) for i, b in enumerate(service.backends)],
+        **fg_v31_params(service),
+        "backends": [
+            http_backend_item(b, i, backend_status(b, down)) for i, b in enumerate(service.backends)
+        ],
     }
 
 
@@ -104,7 +103,7 @@ def http_farm_detail(view: HttpFarmView) -> dict[str, Any]:
     return {
         "description": f"List farm {view.farm.name}",
         "params": http_farm_params(view),
-        "services": [http_service_item(s) for s in view.farm.services],
+        "services": [http_service_item(s, view.down) for s in view.farm.services],
     }
 
 
@@ -140,7 +139,7 @@ def http_farm_stats(
                     "id": position,
                     "ip": backend.ip,
                     "port": backend.port,
-                    "status": backend_status(backend) if running else "down",
+                    "status": view.backend_status(backend) if running else "down",
                     "established": int(row.get("scur") or 0) if running else 0,
                     "pending": int(row.get("qcur") or 0) if running else 0,
                     "service": svc.name,
@@ -182,7 +181,8 @@ def create_service(name: str, body: BodyDep, farms: HttpFarmsDep) -> ZapiRespons
 def get_service(name: str, service: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """Show a service with its backends."""
     _farm, found = farms.service(name, service)
-    return {"description": "Get services of a farm", "params": http_service_item(found)}
+    down = farms.engine.down_servers()
+    return {"description": "Get services of a farm", "params": http_service_item(found, down)}
 
 
 @router.put(
@@ -195,7 +195,7 @@ def modify_service(name: str, service: str, body: BodyDep, farms: HttpFarmsDep) 
     changed = farms.modify_service(name, service, body)
     return {
         "description": f"Modify service {service} in farm {name}",
-        "params": http_service_item(changed),
+        "params": http_service_item(changed, farms.engine.down_servers()),
     }
 
 
@@ -223,9 +223,12 @@ def delete_service(name: str, service: str, farms: HttpFarmsDep) -> dict[str, An
 def list_service_backends(name: str, service: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """List a service's backends."""
     _farm, found = farms.service(name, service)
+    down = farms.engine.down_servers()
     return {
         "description": "List service backends",
-        "params": [http_backend_item(b, i) for i, b in enumerate(found.backends)],
+        "params": [
+            http_backend_item(b, i, backend_status(b, down)) for i, b in enumerate(found.backends)
+        ],
     }
 
 

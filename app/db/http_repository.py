@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Certificate, HttpFarm, HttpFarmCertificate
+from app.db.models import Certificate, HttpFarm, HttpFarmCertificate, HttpService
 from app.domain.model import FarmSpec
 from app.haproxy.model import (
     ERROR_CODES,
     HAPROXY_ERROR_PAGES,
+    HealthCheck,
     HttpFarmSpec,
     ServerSpec,
     ServiceSpec,
@@ -64,7 +67,14 @@ def l4_claims_port(spec: FarmSpec, vip: str, port: int) -> bool:
     return any(r.first <= port <= r.last for r in spec.ports)
 
 
-def http_farm_spec(farm: HttpFarm) -> HttpFarmSpec:
+HealthOf = Callable[[HttpService], HealthCheck | None]
+
+
+def no_health(_service: HttpService) -> HealthCheck | None:
+    return None
+
+
+def http_farm_spec(farm: HttpFarm, health: HealthOf = no_health) -> HttpFarmSpec:
     errors = tuple(
         (code, text)
         for code in ERROR_CODES
@@ -106,6 +116,7 @@ def http_farm_spec(farm: HttpFarm) -> HttpFarmSpec:
                 sessionid=s.sessionid,
                 leastresp=s.leastresp,
                 httpsb=s.httpsb,
+                health=health(s),
                 servers=tuple(
                     ServerSpec(
                         id=b.id,
@@ -123,9 +134,12 @@ def http_farm_spec(farm: HttpFarm) -> HttpFarmSpec:
     )
 
 
-def desired_http_state(session: Session) -> tuple[list[HttpFarmSpec], dict[str, str]]:
-    """Every http farm, and the PEM of each certificate a running https farm uses."""
-    farms = [http_farm_spec(f) for f in list_http_farms(session)]
+def desired_http_state(
+    session: Session, health: HealthOf = no_health
+) -> tuple[list[HttpFarmSpec], dict[str, str]]:
+    """Every http farm, and the PEM of each certificate a running https farm uses.
+    `health`: a service's farmguardian as an HAProxy check (app/services/http_health.py)."""
+    farms = [http_farm_spec(f, health) for f in list_http_farms(session)]
     needed = {name for f in farms if f.running and f.listener == "https" for name in f.certificates}
     pems = {c.name: c.pem for c in list_certificates(session) if c.name in needed}
     return farms, pems

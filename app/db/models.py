@@ -305,6 +305,17 @@ class HttpService(Base):
     sessionid: Mapped[str] = mapped_column(String(255), default="")
     leastresp: Mapped[bool] = mapped_column(Boolean, default=False)
     httpsb: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Per-service farmguardian (PUT /farms/NAME/fg with `service`), rendered as HAProxy health
+    # checks. The values stay when it is disabled (Zevenet's `_default_NAME_SVC` object).
+    fg_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    fg_timecheck: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    fg_script: Mapped[str] = mapped_column(String(1024), default="", server_default="")
+    fg_log: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    fg_timeout: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fg_rise: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    fg_fall: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Zevenet's http farmguardians cut the connections of a backend they take down.
+    fg_cut_conns: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     farm: Mapped[HttpFarm] = relationship(back_populates="services")
     backends: Mapped[list[HttpBackend]] = relationship(

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from app.haproxy.model import HTTP_VERBS, HttpFarmSpec, ServerSpec, ServiceSpec
+from app.haproxy.model import HTTP_VERBS, HealthCheck, HttpFarmSpec, ServerSpec, ServiceSpec
 
 ERROR_REASONS = {
     414: "Request-URI Too Long",
@@ -121,7 +121,7 @@ def _server_line(
     server: ServerSpec, service: ServiceSpec, farm: HttpFarmSpec, *, skeleton: bool
 ) -> str:
     name = server_name(server.id)
-    options = f" id {server.id} check inter {farm.resurrectime}s"
+    options = f" id {server.id}{_check_options(service, farm)}"
     if service.httpsb:
         options += " ssl verify none"
     if skeleton:
@@ -130,6 +130,39 @@ def _server_line(
     disabled = " disabled" if state.maint else ""
     address = _address(state.ip, state.port)
     return f"    server {name} {address} weight {state.weight}{disabled}{options}"
+
+
+def _check_options(service: ServiceSpec, farm: HttpFarmSpec) -> str:
+    """The server's health-check options: the service's farmguardian, or else HAProxy's TCP
+    check every `resurrectime` (how Pound brings dead backends back)."""
+    health = service.health
+    if health is None:
+        return f" check inter {farm.resurrectime}s"
+    options = f" check inter {health.interval}s fall {health.fall} rise {health.rise}"
+    if health.port is not None:
+        options += f" port {health.port}"
+    if health.tls and not service.httpsb:
+        options += " check-ssl"
+    elif service.httpsb and not health.tls:
+        options += " no-check-ssl"
+    if health.cut_conns:
+        options += " on-marked-down shutdown-sessions"
+    return options
+
+
+def health_check_lines(health: HealthCheck) -> list[str]:
+    """A backend's check definition (farmguardian's `check_http` as HAProxy's `httpchk`)."""
+    lines = [f"    timeout check {health.timeout}s"]
+    if not health.http:
+        return lines
+    send = f"    http-check send meth GET uri {quote(health.url)} ver HTTP/1.0"
+    if health.host is not None:
+        send += f" hdr Host {quote(health.host)}"
+    statuses = ",".join(health.statuses) or "200-399"
+    lines += ["    option httpchk", send, f"    http-check expect status {statuses}"]
+    if health.body is not None:
+        lines.append(f"    http-check expect string {quote(health.body)}")
+    return lines
 
 
 def _persistence(service: ServiceSpec) -> list[str]:
@@ -234,6 +267,8 @@ def _backend(farm: HttpFarmSpec, service: ServiceSpec, assets: str, *, skeleton:
                 f"    http-response replace-header Location {quote(pattern)} "
                 f"{scheme}://%[var(txn.kernlb_host)]\\2"
             )
+    if service.health is not None:
+        lines += health_check_lines(service.health)
     lines += _persistence(service)
     lines += [_server_line(s, service, farm, skeleton=skeleton) for s in service.servers]
     return lines

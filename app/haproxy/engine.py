@@ -277,6 +277,16 @@ class HaproxyEngine:
         header = lines[0][2:].split(",")
         return [dict(zip(header, line.split(","), strict=False)) for line in lines[1:]]
 
+    def down_servers(self) -> frozenset[int]:
+        """The servers (`s<id>`) whose health check fails now, as HAProxy's stats show them."""
+        return frozenset(
+            int(row["svname"][1:])
+            for row in self.show_stat()
+            if row.get("status", "").startswith("DOWN")
+            and row.get("svname", "")[:1] == "s"
+            and row["svname"][1:].isdigit()
+        )
+
     def show_table(self, backend: str) -> list[dict[str, str]]:
         """A backend's stick table entries (persistence sessions)."""
         if not self._alive():

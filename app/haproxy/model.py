@@ -66,6 +66,24 @@ class ServerSpec:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """A service's farmguardian as HAProxy checks it (`check_tcp`/`check_http`, parsed)."""
+
+    interval: int  # seconds between checks (`fgtimecheck`)
+    timeout: int  # seconds a check may take
+    rise: int = 1
+    fall: int = 1
+    cut_conns: bool = True  # a backend taken down loses its connections
+    http: bool = False  # False: a TCP connect
+    port: int | None = None  # None: the backend's own port
+    tls: bool = False
+    url: str = "/"
+    host: str | None = None  # the Host header (None: none, as check_http without -H NAME)
+    statuses: tuple[str, ...] = ()  # accepted status codes; (): any below 400
+    body: str | None = None  # a string the body must contain
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     id: int  # stable: the HAProxy backend is `svc<id>`
     name: str
@@ -78,6 +96,7 @@ class ServiceSpec:
     sessionid: str = ""
     leastresp: bool = False
     httpsb: bool = False
+    health: HealthCheck | None = None  # None: HAProxy's TCP check every `resurrectime`
     servers: tuple[ServerSpec, ...] = ()
 
 

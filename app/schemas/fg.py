@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from app.db.models import Backend, Farm
 from app.schemas.views import FarmView
@@ -16,7 +16,35 @@ EXTENSION_DEFAULTS: dict[str, Any] = {
 }
 
 
-def fg_params(farm: Farm) -> dict[str, Any]:
+class FarmGuardianColumns(Protocol):
+    """What carries a farmguardian: an l4xnat farm, or a service of an http farm."""
+
+    @property
+    def fg_enabled(self) -> bool: ...
+
+    @property
+    def fg_log(self) -> bool: ...
+
+    @property
+    def fg_script(self) -> str: ...
+
+    @property
+    def fg_timecheck(self) -> int: ...
+
+    @property
+    def fg_timeout(self) -> int: ...
+
+    @property
+    def fg_rise(self) -> int: ...
+
+    @property
+    def fg_fall(self) -> int: ...
+
+    @property
+    def fg_cut_conns(self) -> bool: ...
+
+
+def fg_params(farm: FarmGuardianColumns) -> dict[str, Any]:
     """Every farmguardian field of a farm, in ZAPI spellings and JSON types."""
     return {
         "fgenabled": "true" if farm.fg_enabled else "false",
@@ -30,13 +58,18 @@ def fg_params(farm: Farm) -> dict[str, Any]:
     }
 
 
+def fg_v31_params(owner: FarmGuardianColumns) -> dict[str, Any]:
+    """The four v3.1 fields (an http service's `fg*`)."""
+    return {k: v for k, v in fg_params(owner).items() if k not in EXTENSION_DEFAULTS}
+
+
 def fg_extensions_set(farm: Farm) -> dict[str, Any]:
     """Extension fields whose value is not the default (GET /farms/NAME shows only these)."""
     values = fg_params(farm)
     return {k: values[k] for k, default in EXTENSION_DEFAULTS.items() if values[k] != default}
 
 
-def fg_modified_params(farm: Farm, sent: Iterable[str]) -> dict[str, Any]:
+def fg_modified_params(farm: FarmGuardianColumns, sent: Iterable[str]) -> dict[str, Any]:
     """PUT /farms/NAME/fg: the four v3.1 fields, plus the extension fields the request named."""
     names = set(sent)
     return {k: v for k, v in fg_params(farm).items() if k not in EXTENSION_DEFAULTS or k in names}

@@ -640,6 +640,20 @@ FG_MAX_COUNT = 100
 TRUE_FALSE = ("true", "false")
 
 
+@dataclass(frozen=True, eq=False)
+class _FarmGuardianService(OneOf):
+    """Parsed here for l4xnat farms only ("" passes: they have no services); http farms'
+    bodies have their `service` taken out first (app/services/http_farms.py)."""
+
+    def schema(self) -> JsonSchemaValue:
+        return {
+            "type": "string",
+            "maxLength": 255,
+            "description": "http/https farms: the service whose check this is (required); "
+            'l4xnat farms have none ("", as the Go client sends it)',
+        }
+
+
 def _fg_invalid(name: str) -> str:
     return f"Invalid format, please insert a valid {name}."
 
@@ -656,11 +670,7 @@ class FarmGuardianUpdate(ZapiBody):
     service: (
         Annotated[
             str,
-            OneOf(
-                ("",),
-                "L4xNAT profile farms do not have services.",
-                description="l4xnat farms have none (the Go client sends it empty)",
-            ),
+            _FarmGuardianService(("",), "L4xNAT profile farms do not have services."),
         ]
         | None
     ) = None

@@ -28,11 +28,15 @@ from app.db.models import Certificate, HttpBackend, HttpFarm, HttpFarmCertificat
 from app.domain.values import as_ip, is_farm_name
 from app.errors import BadRequest, NotFound
 from app.haproxy.engine import HaproxyEngine
+from app.health.checks import CheckError
 from app.net.addresses import AddressBook
 from app.schemas import http as schema
+from app.schemas.requests import FarmGuardianUpdate
+from app.services.http_health import service_check, service_health
 from app.services.uow import UnitOfWork, Work
 
 DEFAULT_CERTIFICATE = "zencert.pem"
+FG_DESCRIPTION = "Modify farm guardian"
 _KEY_BLOCK = re.compile(r"-----BEGIN ((?:RSA |EC )?PRIVATE KEY)-----.+?-----END \1-----", re.S)
 DEFAULT_ERRORS = {
     414: "Request URI is too long",
@@ -46,23 +50,30 @@ DEFAULT_ERRORS = {
 class HttpFarmView:
     farm: HttpFarm
     status: str
+    down: frozenset[int] = frozenset()  # backends (HttpBackend.id) failing their check
+
+    def backend_status(self, backend: HttpBackend) -> str:
+        return backend_status(backend, self.down)
 
 
-def farm_status(farm: HttpFarm) -> str:
-    """Zevenet's farm status (§4.4) for http farms."""
+def farm_status(farm: HttpFarm, down: frozenset[int] = frozenset()) -> str:
+    """Zevenet's farm status (§4.4) for http farms; `down`: backends failing their check."""
     if not farm.running:
         return "down"
-    backends = [b for s in farm.services for b in s.backends]
-    up = [b for b in backends if not b.maintenance]
-    if not up:
+    statuses = [backend_status(b, down) for s in farm.services for b in s.backends]
+    if "up" not in statuses:
         return "critical"
-    if len(up) < len(backends):
+    if "down" in statuses:
+        return "problem"
+    if "maintenance" in statuses:
         return "maintenance"
     return "up"
 
 
-def backend_status(backend: HttpBackend) -> str:
-    return "maintenance" if backend.maintenance else "up"
+def backend_status(backend: HttpBackend, down: frozenset[int] = frozenset()) -> str:
+    if backend.maintenance:
+        return "maintenance"
+    return "down" if backend.id in down else "up"
 
 
 class HttpFarmService:
@@ -82,7 +93,7 @@ class HttpFarmService:
                 yield work
                 work.session.flush()
                 work.session.expire_all()
-                farms, pems = hrepo.desired_http_state(work.session)
+                farms, pems = hrepo.desired_http_state(work.session, service_health)
                 if any(f.running for f in farms) and not self.engine.available():
                     raise BadRequest(
                         "HAProxy is not installed: http farms cannot run.", description=description
@@ -98,7 +109,7 @@ class HttpFarmService:
     def sync(self) -> None:
         """Start-up: make HAProxy serve the committed state."""
         with self.uow.read() as session:
-            farms, pems = hrepo.desired_http_state(session)
+            farms, pems = hrepo.desired_http_state(session, service_health)
         if any(f.running for f in farms) and not self.engine.available():
             return
         self.engine.sync(farms, pems)
@@ -111,7 +122,10 @@ class HttpFarmService:
 
     def list(self) -> list[HttpFarmView]:
         with self.uow.read() as session:
-            return [HttpFarmView(f, farm_status(f)) for f in hrepo.list_http_farms(session)]
+            down = self.engine.down_servers()
+            return [
+                HttpFarmView(f, farm_status(f, down), down) for f in hrepo.list_http_farms(session)
+            ]
 
     def get(self, name: str, *, description: str, message: str | None = None) -> HttpFarmView:
         with self.uow.read() as session:
@@ -120,7 +134,8 @@ class HttpFarmService:
                 raise NotFound(
                     message or f"The farmname {name} does not exist.", description=description
                 )
-            return HttpFarmView(farm, farm_status(farm))
+            down = self.engine.down_servers()
+            return HttpFarmView(farm, farm_status(farm, down), down)
 
     def service(self, name: str, service: str) -> tuple[HttpFarm, HttpService]:
         description = "Get services of a farm"
@@ -322,7 +337,7 @@ class HttpFarmService:
             else:
                 farm.running = False
             work.session.flush()
-            status = farm_status(farm)
+            status = farm_status(farm, self.engine.down_servers())
         return status
 
     # -- services -------------------------------------------------------------------------
@@ -414,6 +429,32 @@ class HttpFarmService:
                 )
             farm.services.remove(service)
 
+    # -- per-service farmguardian (PUT /farms/NAME/fg with `service`, reference §7.4) ------
+
+    def modify_farmguardian(self, name: str, body: dict[str, Any]) -> HttpService:
+        """Set a service's health check; HAProxy runs it (a seamless reload applies it)."""
+        description = FG_DESCRIPTION
+        with self.write(description) as work:
+            farm = self._farm(work.session, name, description)
+            wanted = body.get("service")
+            service = self._service(
+                farm,
+                wanted if isinstance(wanted, str) else "",
+                description,
+                "Invalid service name, please insert a valid value.",
+            )
+            fields = {k: v for k, v in body.items() if k != "service"}
+            changes = FarmGuardianUpdate.parse(fields, description=description).changes()
+            for key, value in changes.items():
+                setattr(service, key, value)
+            if service.fg_enabled:
+                try:
+                    service_check(service)
+                except CheckError as exc:
+                    raise BadRequest(f"Invalid fgscript, {exc}.", description=description) from None
+            work.session.flush()
+        return service
+
     # -- service backends -----------------------------------------------------------------
 
     def add_backend(
@@ -466,7 +507,7 @@ class HttpFarmService:
                 "weight": values.weight or 1,
                 "timeout": values.timeout,
             }
-            status = farm_status(farm)
+            status = farm_status(farm, self.engine.down_servers())
         return params, status
 
     def _backend(
@@ -524,7 +565,7 @@ class HttpFarmService:
                     backend.timeout = values.timeout
                     echo["timeout"] = values.timeout
             work.session.flush()
-            status = farm_status(farm)
+            status = farm_status(farm, self.engine.down_servers())
         return echo, status
 
     def delete_backend(self, name: str, service_name: str, backend_id: int) -> str:
@@ -540,7 +581,7 @@ class HttpFarmService:
             for position, backend in enumerate(service.backends):
                 backend.position = position  # ids are positional: they shift, as in Zevenet
             work.session.flush()
-            status = farm_status(farm)
+            status = farm_status(farm, self.engine.down_servers())
         return status
 
     def maintenance(
@@ -573,7 +614,7 @@ class HttpFarmService:
                     description=description,
                 )
             work.session.flush()
-            status = farm_status(farm)
+            status = farm_status(farm, self.engine.down_servers())
         return str(action), status
 
     # -- certificates ---------------------------------------------------------------------

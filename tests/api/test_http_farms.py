@@ -436,3 +436,111 @@ def test_haproxy_refusal_rolls_back(client: TestClient, settings: Settings) -> N
     assert body["message"].startswith("HAProxy rejected the configuration: ")
     assert client.get(url("/farms/www")).json() == before
     assert config(settings) == cfg
+
+
+FG = "Modify farm guardian"
+
+
+def test_service_farmguardian_becomes_haproxy_checks(
+    client: TestClient, settings: Settings
+) -> None:
+    create_http(client)
+    add_service(client, "www", "web")
+    client.post(url("/farms/www/services/web/backends"), json={"ip": "192.0.2.1", "port": 8080})
+    script = "check_http -I HOST -p PORT -u /health -e 200,204 -s 'all good' -t 2"
+    body = {"service": "web", "fgenabled": "true", "fgscript": script, "fgtimecheck": "3"}
+    expect(
+        client.put(url("/farms/www/fg"), json=body),
+        200,
+        {
+            "description": FG,
+            "message": "Success, some parameters have been changed in farm guardian in farm www.",
+            "params": {"fgenabled": "true", "fglog": "false", "fgscript": script, "fgtimecheck": 3},
+        },
+    )
+    text = config(settings)
+    assert "    option httpchk\n" in text
+    assert '    http-check send meth GET uri "/health" ver HTTP/1.0\n' in text
+    assert "    http-check expect status 200,204\n" in text
+    assert '    http-check expect string "all good"\n' in text
+    assert "    timeout check 2s\n" in text
+    assert (
+        "check inter 3s fall 1 rise 1 on-marked-down shutdown-sessions" in text
+    )  # Zevenet's http farmguardians cut the connections of a backend taken down
+    service = client.get(url("/farms/www/services/web")).json()["params"]
+    assert {k: service[k] for k in ("fgenabled", "fglog", "fgscript", "fgtimecheck")} == {
+        "fgenabled": "true",
+        "fglog": "false",
+        "fgscript": script,
+        "fgtimecheck": 3,
+    }
+    # a TCP check on another port, two failures to go down, no connection cutting
+    body = {
+        "service": "web",
+        "fgscript": "check_tcp -H HOST -p 9000",
+        "fgfall": 2,
+        "fgcutconns": "false",
+    }
+    response = client.put(url("/farms/www/fg"), json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["params"]["fgfall"] == 2
+    text = config(settings)
+    assert "httpchk" not in text
+    assert "check inter 3s fall 2 rise 1 port 9000\n" in text
+    # off: HAProxy's own TCP check every resurrectime again; the settings are kept
+    response = client.put(url("/farms/www/fg"), json={"service": "web", "fgenabled": "false"})
+    assert response.status_code == 200, response.text
+    assert "check inter 10s\n" in config(settings)
+    service = client.get(url("/farms/www")).json()["services"][0]
+    assert (service["fgenabled"], service["fgscript"]) == ("false", "check_tcp -H HOST -p 9000")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"fgenabled": "true"}, 404, "Invalid service name, please insert a valid value."),
+        (
+            {"service": "nope", "fgenabled": "true"},
+            404,
+            "Invalid service name, please insert a valid value.",
+        ),
+        ({"service": "web"}, 400, "Not found any param."),
+        (
+            {"service": "web", "fgtimecheck": 0},
+            400,
+            "Invalid format, please insert a valid fgtimecheck.",
+        ),
+        (
+            {"service": "web", "fgenabled": True},
+            400,
+            "Invalid format, please insert a valid fgenabled.",
+        ),
+        ({"service": "web", "fgscript": ""}, 400, "Invalid fgscript, can't be blank."),
+        ({"service": "web", "color": "red"}, 400, "Illegal params: color"),
+        (
+            {"service": "web", "fgenabled": "true", "fgscript": "check_ping -H HOST"},
+            400,
+            "Invalid fgscript, http farms run check_tcp -H HOST -p PORT or check_http -I HOST "
+            "(-p, -S, -e, -s, -u, -t, -H).",
+        ),
+        (
+            {"service": "web", "fgenabled": "true", "fgscript": "check_http -I HOST -e HTTP/1.1"},
+            400,
+            "Invalid fgscript, -e takes HTTP status codes (e.g. 200,301) for http farms.",
+        ),
+    ],
+)
+def test_bad_service_farmguardian(
+    client: TestClient, settings: Settings, body: JSON, status: int, message: str
+) -> None:
+    create_http(client)
+    add_service(client, "www", "web")
+    before = config(settings)
+    expect(client.put(url("/farms/www/fg"), json=body), status, error(FG, message))
+    assert config(settings) == before
+    assert client.get(url("/farms/www/services/web")).json()["params"]["fgenabled"] == "false"
+
+
+def test_farmguardian_of_a_missing_farm(client: TestClient) -> None:
+    response = client.put(url("/farms/nope/fg"), json={"service": "web", "fgenabled": "true"})
+    expect(response, 404, error(FG, "The farmname nope does not exist."))

@@ -139,6 +139,22 @@ def test_the_go_client_on_an_https_farm(client: TestClient) -> None:
     )
     response = client.put(url("/farms/gofarm/services/web"), json=service)
     assert response.status_code == 200, response.text
+    # ... and UpdateService's last call: the service's farmguardian, its fields as Go sends them
+    fg = {
+        "service": "web",
+        "fgenabled": "true",
+        "fglog": "",
+        "fgscript": "check_http -H HOST -p PORT",
+        "fgtimecheck": 7,
+    }
+    response = client.put(url("/farms/gofarm/fg"), json=fg)
+    assert response.status_code == 200, response.text
+    assert response.json()["params"] == {
+        "fgenabled": "true",
+        "fglog": "false",
+        "fgscript": "check_http -H HOST -p PORT",
+        "fgtimecheck": 7,
+    }
 
     # CreateBackend {ip, port:int}, then GetFarm to find it by address
     body = {"ip": "192.0.2.7", "port": 8080}
@@ -164,6 +180,7 @@ def test_the_go_client_on_an_https_farm(client: TestClient) -> None:
     assert final["certlist"] == [{"file": "zencert.pem", "id": 1}]
     assert final["services"][0]["vhost"] == "^www\\.example\\.com$"
     assert final["services"][0]["backends"][0]["weight"] == 4
+    assert (final["services"][0]["fgenabled"], final["services"][0]["fgtimecheck"]) == ("true", 7)
 
     # GetAllFarms: vport is decoded as a string-encoded int (`json:"vport,string"`)
     listed = client.get(url("/farms")).json()["params"]

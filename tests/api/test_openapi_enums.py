@@ -134,12 +134,6 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         setup=farm_with_backend,
         base={"action": "maintenance"},
     ),
-    ("FarmGuardianUpdate", "service"): Endpoint(
-        f"{FARM}/fg",
-        "Modify farm guardian",
-        "L4xNAT profile farms do not have services.",
-        base=FG_BASE,
-    ),
     ("FarmGuardianUpdate", "fgenabled"): Endpoint(
         f"{FARM}/fg",
         "Modify farm guardian",

@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 
 from .kernlb import KernlbServer
 from .nsexec import NetnsExecutor
-from .topology import VIP1, Topology
+from .topology import VIP1, Topology, stop_process
 
 HERE = Path(__file__).resolve().parent
 HTTP_PORT = 7000  # http_server.py in each backend namespace
@@ -449,3 +449,58 @@ def test_haproxy_is_supervised(web: Topology, kernlb: KernlbServer) -> None:
         time.sleep(0.2)
     assert (reply.status, reply.backend) == (200, "b1"), reply
     assert restarted != master
+
+
+def serve(topo: Topology, name: str) -> Any:
+    """http_server.py in backend `name`'s namespace (its process, to stop it by PID)."""
+    return topo.spawn(
+        topo.backends[name].ns,
+        HERE / "http_server.py",
+        f"--name={name}",
+        f"--port={HTTP_PORT}",
+        log_name=f"http-{name}-{time.monotonic_ns()}",
+    )
+
+
+def wait_status(kernlb: KernlbServer, wanted: list[str], timeout: float = 20) -> dict[str, Any]:
+    """Until GET /farms/web shows the service's backends with these statuses."""
+    deadline = time.monotonic() + timeout
+    farm: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        farm = kernlb.api.get_farm("web")
+        if [b["status"] for b in farm["services"][0]["backends"]] == wanted:
+            return farm
+        time.sleep(0.2)
+    raise AssertionError(f"backends never became {wanted}: {farm}")
+
+
+def test_farmguardian_takes_a_dead_backend_out_and_brings_it_back(
+    topo: Topology, kernlb: KernlbServer
+) -> None:
+    serve(topo, "b1")
+    b2 = serve(topo, "b2")
+    http_farm(kernlb)
+    service(kernlb, "main")
+    backend(kernlb, "main", "b1")
+    backend(kernlb, "main", "b2")
+    fg = {
+        "service": "main",
+        "fgenabled": "true",
+        "fgscript": "check_http -I HOST -p PORT -u / -e 200",
+        "fgtimecheck": 1,
+    }
+    kernlb.api.request("PUT", "/farms/web/fg", fg).expect(200)
+    assert {r.backend for r in many(topo, 12)} == {"b1", "b2"}
+
+    stop_process(b2)  # b2's server dies (its address still answers: connections refused)
+    farm = wait_status(kernlb, ["up", "down"])
+    assert farm["params"]["status"] == "problem"
+    stats = kernlb.api.request("GET", "/stats/farms/web").expect(200)
+    assert [b["status"] for b in stats["backends"]] == ["up", "down"]
+    replies = many(topo, 30)
+    assert [(r.status, r.backend) for r in replies] == [(200, "b1")] * 30
+
+    serve(topo, "b2")  # back: the next passing check brings it up
+    farm = wait_status(kernlb, ["up", "up"])
+    assert farm["params"]["status"] == "up"
+    assert {r.backend for r in many(topo, 20)} == {"b1", "b2"}
