@@ -3,14 +3,16 @@
 Same input, same output: everything is ordered deterministically and every number (marks,
 slot offsets, hash seeds) is derived from stable database ids.  No clock, no I/O.
 
-Layout (see docs/dataplane.md):
-- `sched` (filter prerouting, mangle): new connections are dispatched in O(1) by verdict maps
-  keyed on `l4proto . daddr . dport` (exact ports, then port ranges), `l4proto . daddr`
-  (farms on every port) and `daddr` (protocol all); `goto` the farm chain.
-- `f-<farm id>`: persistence, then scheduling: a hash or counter plus the farm's slot offset
-  goes into the packet mark and the shared `slot` chain maps it (map `slots`) to the backend
-  mark, which lands in the conntrack mark.
-- `nat-pre` (dstnat): DNAT by the backend mark (`bea4`/`bea6` address, `bep` port).
+Layout (see docs/dataplane.md): NAT modes live entirely in the nat hooks, which conntrack
+runs for the first packet of a connection only, so an established packet meets no kernlb rule.
+- `nat-pre` (nat prerouting, dstnat): one `meta nfproto vmap` sends IPv4 to `dispatch4` and
+  IPv6 to `dispatch6`; those look the packet up in verdict maps keyed on
+  `l4proto . daddr . dport` (exact ports, then port ranges), `l4proto . daddr` (farms on every
+  port) and `daddr` (protocol all), and `goto` the farm chain.
+- `f-<farm id>`: helpers, persistence, then scheduling: a hash or counter plus the farm's slot
+  offset goes into the packet mark; `slot-dnat4|6` maps it (map `slots`) to the backend mark
+  (the conntrack mark) and DNATs by it (`bea4`/`bea6` address, `bep` port) in the same rule.
+  Farms with persistence or max_conns `jump slot` (mapping only), then `dnat4|6`.
 - `nat-post` (srcnat): masquerade connections whose mark carries the masquerade bit, or SNAT
   them to the backend's source address (`srcaddrs4`/`srcaddrs6`) when it carries the SNAT bit.
 """
@@ -54,8 +56,7 @@ HASH_ALGORITHMS = ("hash_srcip", "hash_srcip_srcport", "symhash")
 LEASTCONN_MIN_SLOTS = 64
 PERSIST_SET_SIZE = 262144
 
-# Base chain priorities: mangle, dstnat, srcnat.
-PRIO_SCHED = -150
+# Base chain priorities: dstnat, srcnat.
 PRIO_DSTNAT = -100
 PRIO_SRCNAT = 100
 
@@ -123,10 +124,6 @@ def _set_meta_mark(value: Json) -> Json:
 
 def _backend_of_ct_mark() -> Json:
     return {"&": [_ct_mark(), BACKEND_MASK]}
-
-
-def _ct_new() -> Json:
-    return {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}}
 
 
 def canonical(value: Json) -> str:
@@ -223,17 +220,64 @@ def ipds_dispatch_map(name: str) -> str:
     return f"{ipds.DISPATCH_PREFIX}{name}"
 
 
+def dispatch_chain_name(family: int) -> str:
+    return f"dispatch{family}"
+
+
+def slot_dnat_chain_name(family: int) -> str:
+    return f"slot-dnat{family}"
+
+
+def dnat_chain_name(family: int) -> str:
+    return f"dnat{family}"
+
+
+def _family_vmap(key: Json, targets: dict[str, str]) -> Json:
+    """One anonymous verdict map: a packet of one family never sees the other's rules."""
+    return {
+        "vmap": {
+            "key": key,
+            "data": {"set": [[k, {"goto": {"target": t}}] for k, t in targets.items()]},
+        }
+    }
+
+
+_PORTED_L4 = {
+    "match": {"op": "==", "left": _meta("l4proto"), "right": {"set": ["tcp", "udp", "sctp"]}}
+}
+
+
+def _dnat_rules(family: int) -> tuple[tuple[Json, ...], tuple[Json, ...]]:
+    """DNAT by the backend part of the conntrack mark.
+
+    A lookup miss makes a rule not match: backends with a port take the first rule, backends
+    without one (keep the client's port) the second.  (One `mark : addr . port` map would
+    fold the two lookups, but nft 1.0.6 cannot declare such a map in JSON.)
+    """
+    ip = _ip_proto(family)
+    addr_lookup: Json = {"map": {"key": _backend_of_ct_mark(), "data": f"@bea{family}"}}
+    port_lookup: Json = {"map": {"key": _backend_of_ct_mark(), "data": "@bep"}}
+    return (
+        (_PORTED_L4, {"dnat": {"family": ip, "addr": addr_lookup, "port": port_lookup}}),
+        ({"dnat": {"family": ip, "addr": addr_lookup}},),
+    )
+
+
+def _slot_statements() -> tuple[Json, ...]:
+    # The packet mark was scratch space for the slot key: clear it.
+    return (_set_ct_mark({"map": {"key": _meta("mark"), "data": "@slots"}}), _set_meta_mark(0))
+
+
 def _render_inet_skeleton(ipds_on: bool) -> Fragment:
+    """The NAT-mode skeleton: everything runs in the nat hooks.
+
+    A nat base chain sees only the first packet of a connection (conntrack keeps the
+    binding for the rest), so established packets evaluate no kernlb rule at all, and a new
+    connection is dispatched, scheduled and DNATed in one pass:
+    `nat-pre` -> `dispatch4|6` (by family) -> `f-<farm>` -> `slot-dnat4|6` (or, for farms
+    with persistence or max_conns, `slot` then `dnat4|6`).
+    """
     sets = _dispatch_map_decls(FAMILY)
-    dispatch_rules: list[tuple[Json, ...]] = []
-    for family in (4, 6):
-        for level in DISPATCH_LEVELS:
-            name = DISPATCH_MAPS[(family, level)]
-            # Most specific first; farm chains are entered with goto, so a farm that
-            # matched never falls through to a less specific map.
-            dispatch_rules.append(
-                (_ct_new(), {"vmap": {"key": _dispatch_key(family, level), "data": f"@{name}"}})
-            )
     sets["slots"] = _map_decl("slots", "mark", "mark")
     sets["bea4"] = _map_decl("bea4", "mark", "ipv4_addr")
     sets["bea6"] = _map_decl("bea6", "mark", "ipv6_addr")
@@ -241,26 +285,49 @@ def _render_inet_skeleton(ipds_on: bool) -> Fragment:
     sets["srcaddrs4"] = _map_decl("srcaddrs4", "mark", "ipv4_addr")
     sets["srcaddrs6"] = _map_decl("srcaddrs6", "mark", "ipv6_addr")
 
-    nat_pre: list[tuple[Json, ...]] = []
-    for family, addr_map in ((4, "bea4"), (6, "bea6")):
-        ip = _ip_proto(family)
-        addr_lookup: Json = {"map": {"key": _backend_of_ct_mark(), "data": f"@{addr_map}"}}
-        port_lookup: Json = {"map": {"key": _backend_of_ct_mark(), "data": "@bep"}}
-        # A lookup miss makes a rule not match: backends with a port take the first rule,
-        # backends without one (keep the client's port) the second.
-        nat_pre.append(
+    chains: dict[str, Chain] = {
+        "nat-pre": Chain(
+            _chain_decl(
+                "nat-pre", type="nat", hook="prerouting", prio=PRIO_DSTNAT, policy="accept"
+            ),
+            (
+                (
+                    _family_vmap(
+                        _meta("nfproto"),
+                        {"ipv4": dispatch_chain_name(4), "ipv6": dispatch_chain_name(6)},
+                    ),
+                ),
+            ),
+        ),
+        # One rule binds `slots` per chain (never one per farm: each element added to a
+        # map walks every rule bound to it).
+        "slot": Chain(_chain_decl("slot"), (_slot_statements(),)),
+    }
+    for family in (4, 6):
+        # Most specific first; farm chains are entered with goto, so a farm that matched
+        # never falls through to a less specific map.
+        dispatch = tuple(
             (
                 {
-                    "match": {
-                        "op": "==",
-                        "left": _meta("l4proto"),
-                        "right": {"set": ["tcp", "udp", "sctp"]},
+                    "vmap": {
+                        "key": _dispatch_key(family, level),
+                        "data": f"@{DISPATCH_MAPS[(family, level)]}",
                     }
                 },
-                {"dnat": {"family": ip, "addr": addr_lookup, "port": port_lookup}},
             )
+            for level in DISPATCH_LEVELS
         )
-        nat_pre.append(({"dnat": {"family": ip, "addr": addr_lookup}},))
+        chains[dispatch_chain_name(family)] = Chain(
+            _chain_decl(dispatch_chain_name(family)), dispatch
+        )
+        with_port, addr_only = _dnat_rules(family)
+        chains[slot_dnat_chain_name(family)] = Chain(
+            _chain_decl(slot_dnat_chain_name(family)),
+            ((*_slot_statements(), *with_port), addr_only),
+        )
+        chains[dnat_chain_name(family)] = Chain(
+            _chain_decl(dnat_chain_name(family)), (with_port, addr_only)
+        )
     nat_post: list[tuple[Json, ...]] = [
         (
             {"match": {"op": "!=", "left": {"&": [_ct_mark(), MASQUERADE_BIT]}, "right": 0}},
@@ -279,44 +346,22 @@ def _render_inet_skeleton(ipds_on: bool) -> Fragment:
                 },
             )
         )
-    ipds_rules: list[tuple[Json, ...]] = []
-    for family in (4, 6) if ipds_on else ():
-        for level in DISPATCH_LEVELS:
-            name = ipds_dispatch_map(DISPATCH_MAPS[(family, level)])
-            ipds_rules.append(
-                ({"vmap": {"key": _dispatch_key(family, level), "data": f"@{name}"}},)
-            )
-            sets[name] = dataclasses.replace(
-                sets[DISPATCH_MAPS[(family, level)]],
-                decl={**sets[DISPATCH_MAPS[(family, level)]].decl, "name": name},
-            )
-    slot_rules: list[tuple[Json, ...]] = [
-        (_set_ct_mark({"map": {"key": _meta("mark"), "data": "@slots"}}),),
-        # The packet mark was scratch space for the slot key: clear it.
-        (_set_meta_mark(0),),
-    ]
-    chains = {
-        "sched": Chain(
-            _chain_decl(
-                "sched", type="filter", hook="prerouting", prio=PRIO_SCHED, policy="accept"
-            ),
-            tuple(dispatch_rules),
-        ),
-        "nat-pre": Chain(
-            _chain_decl(
-                "nat-pre", type="nat", hook="prerouting", prio=PRIO_DSTNAT, policy="accept"
-            ),
-            tuple(nat_pre),
-        ),
-        "nat-post": Chain(
-            _chain_decl(
-                "nat-post", type="nat", hook="postrouting", prio=PRIO_SRCNAT, policy="accept"
-            ),
-            tuple(nat_post),
-        ),
-        "slot": Chain(_chain_decl("slot"), tuple(slot_rules)),
-    }
+    chains["nat-post"] = Chain(
+        _chain_decl("nat-post", type="nat", hook="postrouting", prio=PRIO_SRCNAT, policy="accept"),
+        tuple(nat_post),
+    )
     if ipds_on:
+        ipds_rules: list[tuple[Json, ...]] = []
+        for family in (4, 6):
+            for level in DISPATCH_LEVELS:
+                name = ipds_dispatch_map(DISPATCH_MAPS[(family, level)])
+                ipds_rules.append(
+                    ({"vmap": {"key": _dispatch_key(family, level), "data": f"@{name}"}},)
+                )
+                sets[name] = dataclasses.replace(
+                    sets[DISPATCH_MAPS[(family, level)]],
+                    decl={**sets[DISPATCH_MAPS[(family, level)]].decl, "name": name},
+                )
         # IPDS: every packet to a protected farm, before scheduling (app/nft/ipds.py).
         chains[ipds.IPDS_CHAIN] = Chain(
             _chain_decl(
@@ -449,8 +494,11 @@ def _farm_rules(farm: FarmSpec, slots: list[BackendSpec]) -> tuple[tuple[Json, .
             else:
                 rules.append((assign,))
     limits = _limited(farm)
-    # After a backend was chosen: the max_conns hard caps, or done.
-    tail: Json = {"goto": {"target": limit_chain_name(farm.id)}} if limits else {"accept": None}
+    # After a backend was chosen (ct mark set): the max_conns hard caps, then DNAT.  A nat
+    # statement ends the evaluation, so scheduling jumps to `slot` and comes back only
+    # where something must follow it (persistence update, limits).
+    after: str = limit_chain_name(farm.id) if limits else dnat_chain_name(farm.family)
+    tail: Json = {"goto": {"target": after}}
     if farm.persistence:
         key, _ = _persist_key(farm)
         elem = {"concat": [*key, _ct_mark()]}
@@ -479,13 +527,16 @@ def _farm_rules(farm: FarmSpec, slots: list[BackendSpec]) -> tuple[tuple[Json, .
         rules.append((_set_meta_mark(_scheduler(farm, len(slots))), {"jump": {"target": "slot"}}))
         rules.append((tail,))
     else:
-        rules.append((_set_meta_mark(_scheduler(farm, len(slots))), {"goto": {"target": "slot"}}))
+        slot_dnat = slot_dnat_chain_name(farm.family)
+        rules.append(
+            (_set_meta_mark(_scheduler(farm, len(slots))), {"goto": {"target": slot_dnat}})
+        )
     return tuple(rules)
 
 
 def _limit_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
     set_ref = f"@{conns_set_name(farm.id)}"
-    return tuple(
+    caps = [
         (
             {"match": {"op": "==", "left": _ct_mark(), "right": ct_mark_of(farm, backend)}},
             {
@@ -499,7 +550,8 @@ def _limit_rules(farm: FarmSpec) -> tuple[tuple[Json, ...], ...]:
             {"drop": None},
         )
         for backend in _limited(farm)
-    )
+    ]
+    return (*caps, ({"goto": {"target": dnat_chain_name(farm.family)}},))
 
 
 def _dispatch_elements(farm: FarmSpec) -> dict[str, dict[str, tuple[Json, Json]]]:

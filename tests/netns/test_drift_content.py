@@ -90,7 +90,7 @@ def test_tampers_that_keep_counts_are_repaired_within_one_interval(
     chain, offset = _farm_chain(topo.lb)
     rewrite = (
         f"flush chain inet kernlb {chain}\n"
-        f"add rule inet kernlb {chain} meta mark set {offset} goto slot\n"
+        f"add rule inet kernlb {chain} meta mark set {offset} goto slot-dnat4\n"
     )
     seen.clear()
     chain_repair = _tamper_and_time(

@@ -124,7 +124,7 @@ def test_kill9_and_restart_keep_traffic_flowing(
 
 @pytest.mark.parametrize(
     "damage",
-    [("flush", "chain", "inet", "kernlb", "sched"), ("delete", "table", "inet", "kernlb")],
+    [("flush", "chain", "inet", "kernlb", "dispatch4"), ("delete", "table", "inet", "kernlb")],
     ids=["flush-dispatcher", "delete-table"],
 )
 def test_periodic_resync_repairs_drift(

@@ -26,7 +26,17 @@ def test_migrate_then_render_an_empty_database(
     tables = [c["add"]["table"] for c in batch if "table" in c.get("add", {})]
     assert tables == [{"family": "inet", "name": "kernlb"}, {"family": "netdev", "name": "kernlb"}]
     chains = {c["add"]["chain"]["name"] for c in batch if "chain" in c.get("add", {})}
-    assert chains == {"sched", "nat-pre", "nat-post", "slot"}
+    assert chains == {
+        "nat-pre",
+        "nat-post",
+        "dispatch4",
+        "dispatch6",
+        "slot",
+        "slot-dnat4",
+        "slot-dnat6",
+        "dnat4",
+        "dnat6",
+    }
 
 
 def test_key_set_and_generate_store_only_a_hash(
