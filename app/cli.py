@@ -198,6 +198,10 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.cluster:
+        from app.demo_cluster import run_cluster_demo
+
+        return run_cluster_demo(held=args.held)
     from app.demo import run_demo
 
     return run_demo(
@@ -289,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-pause", action="store_true", help="do not wait for Enter")
     demo.add_argument(
         "--no-health-checks", action="store_true", help="show a failure without farmguardian"
+    )
+    demo.add_argument(
+        "--cluster",
+        action="store_true",
+        help="two load balancers (PostgreSQL, keepalived, conntrackd) and a failover",
+    )
+    demo.add_argument(
+        "--held", type=int, default=20, help="--cluster: connections held across the failover"
     )
     demo.set_defaults(func=cmd_demo)
 

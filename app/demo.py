@@ -181,11 +181,7 @@ class Lab:
         return proc is not None and proc.poll() is None
 
     def log_tail(self, key: str, lines: int = 30) -> str:
-        try:
-            text = (self.workdir / f"{key}.log").read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.workdir / f"{key}.log", lines)
 
     def close(self) -> None:
         self.procs.clear()
@@ -194,6 +190,14 @@ class Lab:
         for name in netns_names():
             if name.startswith(f"{self.prefix}-"):
                 run(["ip", "netns", "del", name], check=False)
+
+
+def file_tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 # --- the backends' web server (`python -m app.demo --backend NAME`) ----------------------------
@@ -291,6 +295,20 @@ class Zapi:
         except self._errors:
             return False
         return bool(status == 200)
+
+
+def wait_ready(
+    zapi: Zapi, proc: subprocess.Popen[bytes], log: Path, *, timeout: float = 60.0
+) -> None:
+    """Until kernlb (``proc``, logging to ``log``) answers ZAPI; DemoError if it exits or stays
+    silent for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not zapi.ready():
+        if proc.poll() is not None:
+            raise DemoError(f"kernlb exited:\n{file_tail(log)}")
+        if time.monotonic() > deadline:
+            raise DemoError(f"kernlb does not answer after {timeout:.0f} s:\n{file_tail(log)}")
+        time.sleep(0.2)
 
 
 # --- the demo ------------------------------------------------------------------------------------
@@ -411,13 +429,7 @@ class Demo:
         started = time.monotonic()
         pid = lab.spawn("kernlb", "lb", argv, env=env)
         self.zapi = Zapi(lb, self.key)
-        deadline = started + 60.0
-        while not self.zapi.ready():
-            if not lab.running("kernlb"):
-                raise DemoError(f"kernlb exited:\n{lab.log_tail('kernlb')}")
-            if time.monotonic() > deadline:
-                raise DemoError(f"kernlb does not answer after 60 s:\n{lab.log_tail('kernlb')}")
-            time.sleep(0.2)
+        wait_ready(self.zapi, lab.procs["kernlb"], lab.workdir / "kernlb.log")
         self.say(f"  kernlb (pid {pid}) answers after {time.monotonic() - started:.1f} s")
 
     def create_farm(self) -> None:
@@ -543,23 +555,57 @@ def run_demo(
 ) -> int:
     """The whole demo; 0 when it ran to the end, 130 when interrupted, 1 on failure."""
     stream = out if out is not None else sys.stdout
-    reason = problem()
-    if reason is not None:
-        print(f"kernlb demo: {reason}", file=sys.stderr)
+    if not prepare(stream):
         return 2
     if not 1 <= connections <= MAX_CONNECTIONS:
         print(f"kernlb demo: --connections must be 1..{MAX_CONNECTIONS}", file=sys.stderr)
         return 2
-    stale = remove_stale_labs()
-    if stale:
-        print(f"removed a lab left by a killed demo: {', '.join(stale)}", file=stream)
     workdir = Path(tempfile.mkdtemp(prefix="kernlb-demo-"))
     lab = Lab(workdir)
     demo = Demo(lab, out=stream, connections=connections, pause=pause, health_checks=health_checks)
+
+    def close() -> None:
+        if demo.zapi is not None:
+            demo.zapi.close()
+        lab.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return run_story(
+        demo.run,
+        close,
+        namespace_prefix=f"{lab.prefix}-",
+        done="  kernlb and the web servers stopped; namespaces and temporary files deleted.",
+        stream=stream,
+    )
+
+
+def prepare(stream: TextIO) -> bool:
+    """Can a lab be built here (else say why on stderr)? Remove labs of killed demos."""
+    reason = problem()
+    if reason is not None:
+        print(f"kernlb demo: {reason}", file=sys.stderr)
+        return False
+    stale = remove_stale_labs()
+    if stale:
+        print(f"removed a lab left by a killed demo: {', '.join(stale)}", file=stream)
+    return True
+
+
+def run_story(
+    story: Callable[[], None],
+    close: Callable[[], None],
+    *,
+    namespace_prefix: str,
+    done: str,
+    stream: TextIO,
+) -> int:
+    """Run ``story``, then ``close`` whatever happens (also on Ctrl-C, SIGTERM, SIGHUP); 0 when
+    the story ran to its end, 130 when interrupted, 1 on a DemoError or when namespaces named
+    ``namespace_prefix...`` are left."""
     result = 0
     with interrupts_as_keyboard_interrupt():
         try:
-            demo.run()
+            story()
         except KeyboardInterrupt:
             print("\ninterrupted: removing the lab", file=stream, flush=True)
             result = 130
@@ -570,21 +616,14 @@ def run_demo(
             # A second Ctrl-C must not leave half a lab behind.
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
-                if demo.zapi is not None:
-                    demo.zapi.close()
-                lab.close()
-                shutil.rmtree(workdir, ignore_errors=True)
+                close()
             finally:
                 signal.signal(signal.SIGINT, previous)
-    left = [name for name in netns_names() if name.startswith(f"{lab.prefix}-")]
+    left = [name for name in netns_names() if name.startswith(namespace_prefix)]
     if left:
         print(f"kernlb demo: could not delete namespaces {left}", file=sys.stderr)
         return result or 1
-    print(
-        "  kernlb and the web servers stopped; namespaces and temporary files deleted.",
-        file=stream,
-        flush=True,
-    )
+    print(done, file=stream, flush=True)
     return result
 
 

@@ -206,16 +206,19 @@ def wait_tcp_reachable(ip: str, port: int, *, timeout: float) -> None:
 def kernlb_serve_argv(
     *,
     port: int,
-    db: Path,
+    db: Path | None,
     state_dir: Path,
     resync_interval: int,
     key: str | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """``python -m app serve`` on plain HTTP at 127.0.0.1:``port``, for a lab namespace (the
-    listener is only reachable from inside it), with its own SQLite file and state directory."""
+    listener is only reachable from inside it), with its own SQLite file (``db``; None: the
+    database KERNLB_DB names, e.g. a cluster's PostgreSQL) and state directory."""
     argv = [sys.executable, "-m", "app", "serve", "--no-tls", "--host", "127.0.0.1"]
-    argv += ["--port", str(port), "--db", f"sqlite:///{db}", "--state-dir", str(state_dir)]
+    argv += ["--port", str(port), "--state-dir", str(state_dir)]
+    if db is not None:
+        argv += ["--db", f"sqlite:///{db}"]
     argv += ["--resync-interval", str(resync_interval)]
     if key is not None:
         argv += ["--key", key]

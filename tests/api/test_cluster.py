@@ -177,6 +177,48 @@ def test_system_cluster_shows_both_nodes_in_zevenet_shape(
     assert 'kernlb_cluster_lag_revisions{node="a"} 0.0' in metrics
 
 
+def test_system_cluster_names_lagging_stale_and_mismatched_peers(
+    postgres: ThrowawayPostgres, nodes: Node
+) -> None:
+    """A peer behind the database, one on another schema revision and one without heartbeat
+    (rows as their nodes would have written them) are never shown as in sync."""
+    db = postgres.create_database()
+    a = nodes(db, "a")
+    create_farm(a, name="web")
+    create_farm(a, name="api", vport=81)  # revision 2
+    engine = create_engine(db)
+    with engine.begin() as connection:
+        own_schema = connection.execute(
+            text("SELECT schema_revision FROM cluster_node WHERE name = 'a'")
+        ).scalar_one()
+        peers = [
+            ("behind", 1, "0 seconds", own_schema),
+            ("older", 2, "0 seconds", "0001_initial"),
+            ("gone", 2, "1 hour", own_schema),
+        ]
+        for name, revision, ago, schema in peers:
+            connection.execute(
+                text(
+                    "INSERT INTO cluster_node (name, address, revision, seen_at, vrrp_state, "
+                    "health_leader, schema_revision, version) VALUES (:name, '', :revision, "
+                    "(now() AT TIME ZONE 'utc') - CAST(:ago AS interval), '', false, :schema, "
+                    "'0.1.0')"
+                ),
+                {"name": name, "revision": revision, "ago": ago, "schema": schema},
+            )
+    engine.dispose()
+    params = a.get(url("/system/cluster")).json()["params"]
+    assert params["revision"] == 2
+    by_name = {n["name"]: n for n in params["nodes"]}
+    assert (by_name["behind"]["status"], by_name["behind"]["lag"]) == ("lagging", 1)
+    assert "1 revision(s) behind" in by_name["behind"]["message"]
+    assert by_name["older"]["status"] == "schema mismatch"
+    assert "0001_initial" in by_name["older"]["message"]
+    assert by_name["gone"]["status"] == "unreachable"
+    assert by_name["gone"]["message"].startswith("No heartbeat for")
+    assert by_name["a"]["status"] == "ok"
+
+
 def test_the_health_leader_moves_when_its_node_stops(
     postgres: ThrowawayPostgres, tmp_path: Path, nodes: Node
 ) -> None:

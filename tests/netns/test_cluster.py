@@ -5,20 +5,34 @@ keepalived (VRRP), connections by conntrackd (FTFW over a dedicated link).  Prin
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+
+from app.net.lab import Lab
 
 from ..conftest import require_netns
 from ..postgres import ThrowawayPostgres
-from .cluster_lab import BACKENDS, CLIENT_SOURCES, GATEWAY, VIP, ClusterLab, LbNode
+from .cluster_lab import (
+    BACKENDS,
+    CLIENT_SOURCES,
+    GATEWAY,
+    VIP,
+    ClusterLab,
+    ClusterServer,
+    LbNode,
+    new_lab,
+)
 from .kernlb import normalized_listing
-from .topology import ns_exec, sh, stop_process
-from .traffic import Client, HeldConnection, LoadGenerator, LoadReport
+from .topology import ns_exec, sh
+from .traffic import Client, HeldConnection, LoadGenerator
 
 pytestmark = pytest.mark.netns
 
@@ -37,7 +51,7 @@ def cluster_lab(tmp_path: Path, db_url: str) -> Iterator[ClusterLab]:
     for daemon in ("keepalived", "conntrackd"):
         if shutil.which(daemon) is None and shutil.which(daemon, path="/usr/sbin") is None:
             pytest.fail(f"{daemon} is not installed (scripts/setup.sh --test installs it)")
-    lab = ClusterLab(tmp_path, db_url)
+    lab = new_lab(tmp_path, db_url)
     lab.build()
     try:
         yield lab
@@ -63,15 +77,6 @@ def converge(lab: ClusterLab, *, timeout: float = 5.0) -> float:
 def exchange_all(lab: ClusterLab, held: list[HeldConnection]) -> list[str]:
     assert lab.client_exec is not None
     return [lab.client_exec.run(c.exchange_outcome, timeout=8.0) for c in held]
-
-
-def failure_window(report: LoadReport) -> str:
-    failures = report.failures
-    if not failures:
-        return "no failed new connection"
-    first = min(o.started for o in failures)
-    last = max(o.started + o.elapsed for o in failures)
-    return f"{len(failures)} failed new connections within {last - first:.2f} s"
 
 
 def test_farms_follow_the_cluster_and_connections_survive_failover_and_failback(
@@ -134,7 +139,7 @@ def run_failovers(lab: ClusterLab, held: list[HeldConnection]) -> None:
     finally:
         report = load.stop()
     print(f"SIGKILL: VIP on lb2 after {takeover:.2f} s; held {outcomes.count('alive')}/{HELD} "
-          f"alive; {report.total} new connections, {failure_window(report)}")  # fmt: skip
+          f"alive; {report.total} new connections, {report.failure_window()}")  # fmt: skip
     assert takeover <= 3.0
     assert outcomes == ["alive"] * HELD
     assert lb1.holds_vip()  # the SIGKILLed keepalived could not remove it (split brain)
@@ -159,7 +164,7 @@ def run_failovers(lab: ClusterLab, held: list[HeldConnection]) -> None:
         report = load.stop()
     print(f"failback: lb1 MASTER {back:.2f} s after its keepalived started; held "
           f"{outcomes.count('alive')}/{HELD} alive; {report.total} new connections, "
-          f"{failure_window(report)}")  # fmt: skip
+          f"{report.failure_window()}")  # fmt: skip
     assert outcomes == ["alive"] * HELD
 
     # 3. lb1's front link goes down: lb1 FAULT, lb2 takes over, held connections live on.
@@ -179,7 +184,7 @@ def run_failovers(lab: ClusterLab, held: list[HeldConnection]) -> None:
         report = load.stop()
     print(f"front link down: VIP on lb2 after {takeover:.2f} s; held "
           f"{outcomes.count('alive')}/{HELD} alive; {report.total} new connections, "
-          f"{failure_window(report)}")  # fmt: skip
+          f"{report.failure_window()}")  # fmt: skip
     assert takeover <= 3.0
     assert outcomes == ["alive"] * HELD
 
@@ -219,7 +224,7 @@ def test_the_health_leader_dies_and_another_node_still_detects_a_backend_failure
     leader.server.kill9()
     took = wait_for(lambda: cluster_params(other)["health_leader"] == other.name, timeout=10,
                     what=f"{other.name} leading the health checks")  # fmt: skip
-    stop_process(lab.backends["b1"])  # b1 fails
+    lab.stop_backend("b1")  # b1 fails
     stopped = time.monotonic()
 
     def b1_down() -> bool:
@@ -293,3 +298,60 @@ def test_a_node_restarted_while_the_database_is_down_keeps_forwarding_and_catche
                   f"{caught_up:.2f} s after the last write")  # fmt: skip
     finally:
         server.stop()
+
+
+START_UP_PROBLEMS = {
+    "unreachable database": (
+        {"KERNLB_DB": "postgresql+psycopg://kernlb@/k?host=/nonexistent-kernlb-db"},
+        "kernlb: cannot reach the database postgresql+psycopg://",
+    ),
+    "schema of a newer kernlb": ({}, "is at schema revision '9999_future', which this kernlb"),
+    "keepalived missing": (
+        {"KERNLB_KEEPALIVED_BIN": "no-such-keepalived"},
+        "cluster mode needs keepalived",
+    ),
+    "conntrackd missing": (
+        {"KERNLB_CONNTRACKD_BIN": "no-such-conntrackd"},
+        "with a sync link needs conntrackd",
+    ),
+}
+
+
+@pytest.mark.parametrize("problem", list(START_UP_PROBLEMS))
+def test_kernlb_serve_refuses_to_start_and_names_the_problem(
+    postgres: ThrowawayPostgres, tmp_path: Path, problem: str
+) -> None:
+    """`kernlb serve` as a node runs it (in a namespace of its own): exit code 2, one line on
+    stderr naming what is wrong, nothing in the kernel."""
+    require_netns()
+    db = postgres.create_database()
+    if problem == "schema of a newer kernlb":
+        engine = create_engine(db)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+        engine.dispose()
+    overrides, expected = START_UP_PROBLEMS[problem]
+    netns = Lab()
+    try:
+        ns = netns.add_netns(f"kcs{os.getpid()}x{list(START_UP_PROBLEMS).index(problem)}")
+        env = {
+            "KERNLB_DB": db,
+            "KERNLB_NODE_NAME": "lb1",
+            "KERNLB_CLUSTER": "true",
+            "KERNLB_CLUSTER_INTERFACE": "f0",
+            "KERNLB_CLUSTER_SYNC_INTERFACE": "s0",
+            "KERNLB_CLUSTER_SYNC_ADDRESS": "198.18.22.1",
+            "KERNLB_CLUSTER_SYNC_PEER": "198.18.22.2",
+            **overrides,
+        }
+        server = ClusterServer(ns, tmp_path, env)
+        try:
+            done = subprocess.run(server.command(), capture_output=True, text=True, timeout=90)
+        finally:
+            server.close()
+        assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+        assert expected in done.stderr, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr
+        assert sh(ns_exec(ns, "nft", "list", "tables")).stdout.strip() == ""
+    finally:
+        netns.close()

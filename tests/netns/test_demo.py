@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 
 from app.demo import PREFIX, netns_names, remove_stale_labs
+from app.demo_cluster import cluster_problem
+
+from ..conftest import postgres_unavailable_reason, skip_or_fail
 
 pytestmark = pytest.mark.netns
 
@@ -170,3 +173,45 @@ def test_a_killed_demo_takes_its_processes_along_and_the_next_removes_its_lab(
     assert left, "expected the killed demo's namespaces to remain"
     assert sorted(remove_stale_labs()) == sorted(left)
     assert lab_namespaces(proc.pid) == []
+
+
+TAKEOVER = re.compile(r"^  VIP moved to lb2 in (\d+\.\d+) s$", re.M)
+HELD = re.compile(r"^  held connections: (\d+)/(\d+) still exchanging data through lb2$", re.M)
+NEW_CONNECTIONS = re.compile(r"^  new connections: (\d+) made, (none failed|(\d+) failed)", re.M)
+STOPPED = re.compile(r"^  stopped by PID: processes ([\d, ]+); PostgreSQL (\d+)$", re.M)
+POSTGRES_DIR = re.compile(r"initdb in (\S+),")
+
+
+def test_cluster_demo_fails_over_and_keeps_the_held_connections(netns_capable: None) -> None:
+    reason = postgres_unavailable_reason() or cluster_problem()
+    if reason is not None:
+        skip_or_fail(f"kernlb demo --cluster: {reason}")
+    pid, proc = run_demo("--cluster", "--held", "20")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    takeover, held = TAKEOVER.search(out), HELD.search(out)
+    assert takeover is not None and held is not None, out
+    assert float(takeover.group(1)) <= 3.0
+    assert held.groups() == ("20", "20")
+    made = NEW_CONNECTIONS.search(out)
+    assert made is not None and int(made.group(1)) >= 100, out
+    assert "lb2 applied revision" in out
+    # Everything it started is gone: processes (by PID), namespaces, PostgreSQL's directory.
+    stopped = STOPPED.search(out)
+    assert stopped is not None, out
+    pids = [int(p) for p in stopped.group(1).split(", ")] + [int(stopped.group(2))]
+    assert len(pids) >= 7  # 2 backends, 2x conntrackd, keepalived, kernlb on lb2; PostgreSQL
+    assert not [p for p in pids if Path(f"/proc/{p}").exists() and running_ours(p)]
+    assert lab_namespaces(pid) == []
+    postgres_dir = POSTGRES_DIR.search(out)
+    assert postgres_dir is not None and not Path(postgres_dir.group(1)).exists()
+
+
+def running_ours(pid: int) -> bool:
+    """Is `pid` one of the demo's programs (not a PID reused by someone else)?"""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    return any(name in cmdline for name in (b"keepalived", b"conntrackd", b"serve", b"postgres",
+                                            b"backend_server"))  # fmt: skip

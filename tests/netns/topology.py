@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Self
 
+from app.net import backend_server
 from app.net.lab import (
     Lab,
     LabCommandError,
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 HERE = Path(__file__).resolve().parent
-BACKEND_SERVER = HERE / "backend_server.py"
+BACKEND_SERVER = Path(backend_server.__file__)  # also the cluster demo's backends
 
 CLIENT_IP = "198.18.1.1"
 CLIENT_IPS = tuple(f"198.18.1.{i}" for i in range(1, 41))

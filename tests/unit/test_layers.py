@@ -17,7 +17,14 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[2] / "app"
 
 # The entry points (commands, the application factory) may use each other and everything.
-ENTRY_POINTS = ("app.main", "app.cli", "app.openapi_export", "app.demo", "app.__main__")
+ENTRY_POINTS = (
+    "app.main",
+    "app.cli",
+    "app.openapi_export",
+    "app.demo",
+    "app.demo_cluster",
+    "app.__main__",
+)
 # Highest first.  A module may import from its own package and from any lower layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ENTRY_POINTS,

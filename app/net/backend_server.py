@@ -1,4 +1,5 @@
-"""Test backend for the traffic tests (stdlib only; runs inside a backend namespace).
+"""Backend of the traffic tests and `kernlb demo --cluster` (stdlib only; runs inside a backend
+namespace).
 
 TCP: on accept, send ``"<name> <peer_ip> <peer_port> <local_port>\\n"``, then echo every line
 received until the peer closes. UDP: answer each datagram with the same kind of line.
@@ -6,7 +7,7 @@ Every port is served on IPv4 and, unless ``--no-ipv6``, on IPv6 (separate IPV6_V
 so IPv4 peers keep their plain dotted address in the hello line).
 Prints ``ready`` on stdout once every socket listens.
 
-    python3 backend_server.py --name b1 --tcp 80,443,8080 --udp 53
+    python3 app/net/backend_server.py --name b1 --tcp 80,443,8080 --udp 53
 """
 
 from __future__ import annotations
