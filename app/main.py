@@ -41,6 +41,7 @@ from app.cluster.schema import StartupError
 from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
 from app.haproxy.engine import HaproxyEngine
 from app.health import Prober, create_checker
+from app.health.checker import POLL_SECONDS, SINGLE_NODE_POLL_SECONDS
 from app.health.probes import run_check
 from app.metrics import METRICS_PATH, IpdsCollector, Metrics, StateCollector
 from app.net.addresses import AddressBook, NetlinkAddressBook, PermissiveAddressBook
@@ -128,6 +129,7 @@ def create_app(
         uow,
         plugin_dir=settings.fg_plugin_dir,
         prober=metrics.timed_prober(prober if prober is not None else run_check),
+        poll=POLL_SECONDS if settings.is_postgres else SINGLE_NODE_POLL_SECONDS,
     )
     uow.after_commit.append(checker.wake)  # farm/backend changes reach the checker at once
     farm_service = FarmService(uow, addresses)

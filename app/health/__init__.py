@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from app.health.checker import HealthChecker
+from app.health.checker import POLL_SECONDS, HealthChecker
 from app.health.monitor import FarmCheck
 from app.health.probes import Prober, run_check
 from app.health.recorder import CheckLoader, HealthRecorder
@@ -15,7 +15,11 @@ __all__ = ["HealthChecker", "Prober", "create_checker"]
 
 
 def create_checker(
-    uow: UnitOfWork, *, plugin_dir: Path, prober: Prober | None = None
+    uow: UnitOfWork,
+    *,
+    plugin_dir: Path,
+    prober: Prober | None = None,
+    poll: float = POLL_SECONDS,
 ) -> HealthChecker:
     loader = CheckLoader(uow.session_factory, plugin_dir=plugin_dir)
     recorder = HealthRecorder(uow)
@@ -28,4 +32,5 @@ def create_checker(
         sink=recorder.record,
         prober=prober if prober is not None else run_check,
         on_stop=recorder.idle,
+        poll=poll,
     )

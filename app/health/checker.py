@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 Loader = Callable[[], Awaitable[list[FarmCheck]]]
 
 POLL_SECONDS = 1.0
+# A single node learns of every change at once (the unit of work and the farmguardian
+# services wake the checker): re-reading the configuration is only a safety net, and an idle
+# daemon should not query the database every second.  Cluster nodes also take changes from
+# other nodes, so they keep polling every POLL_SECONDS.
+SINGLE_NODE_POLL_SECONDS = 30.0
 MAX_PARALLEL_PROBES = 64  # plugin processes and sockets in flight at once
 
 

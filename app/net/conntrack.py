@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.domain.ruleset import BACKEND_MASK
 
@@ -57,32 +57,54 @@ class MarkCounts:
 
 
 class ConnectionCounter(Protocol):
-    def count_by_mark(self) -> dict[int, MarkCounts]: ...
+    def count_by_mark(self, marks: Collection[int] | None = None) -> dict[int, MarkCounts]:
+        """Counts per backend mark: of every mark, or only of `marks` (others may be left out)."""
+        ...
+
+
+# Up to this many marks are counted with one kernel-filtered dump each (the kernel walks its
+# table and sends only their entries); more, and one dump of everything is cheaper.
+FILTERED_DUMP_MAX_MARKS = 32
 
 
 class NetlinkConnectionCounter:
-    def count_by_mark(self) -> dict[int, MarkCounts]:
+    def count_by_mark(self, marks: Collection[int] | None = None) -> dict[int, MarkCounts]:
         from pyroute2 import NFCTSocket
 
         counts: dict[int, MarkCounts] = {}
+        wanted = sorted({m & BACKEND_MASK for m in marks} - {0}) if marks is not None else None
+        if wanted is not None and not wanted:
+            return counts  # never dump with mark 0: that means "no filter"
         with NFCTSocket(nfgen_family=socket.AF_UNSPEC) as ct:
-            for entry in ct.dump():
-                mark = (entry.get_attr("CTA_MARK") or 0) & BACKEND_MASK
-                if not mark:
-                    continue
-                tally = counts.setdefault(mark, MarkCounts())
-                proto = entry.get_attr("CTA_TUPLE_ORIG").get_attr("CTA_TUPLE_PROTO")
-                if proto.get_attr("CTA_PROTO_NUM") != IPPROTO_TCP:
-                    tally.established += 1
-                    tally.active += 1
-                    continue
-                info = entry.get_attr("CTA_PROTOINFO")
-                tcp = info.get_attr("CTA_PROTOINFO_TCP") if info is not None else None
-                state = tcp.get_attr("CTA_PROTOINFO_TCP_STATE") if tcp is not None else None
-                if state in ESTABLISHED_STATES:
-                    tally.established += 1
-                if state in PENDING_STATES:
-                    tally.pending += 1
-                if state in ESTABLISHED_STATES or state in PENDING_STATES:
-                    tally.active += 1
+            if wanted is not None and len(wanted) <= FILTERED_DUMP_MAX_MARKS:
+                dumps: Iterable[Iterable[Any]] = (
+                    ct.dump(mark=mark, mark_mask=BACKEND_MASK) for mark in wanted
+                )
+            else:
+                dumps = (ct.dump(),)
+            for dump in dumps:
+                _tally(dump, counts)
         return counts
+
+
+def _tally(entries: Iterable[Any], counts: dict[int, MarkCounts]) -> None:
+    """Add conntrack entries (pyroute2 messages) to per-mark counts."""
+    for entry in entries:
+        mark = (entry.get_attr("CTA_MARK") or 0) & BACKEND_MASK
+        if not mark:
+            continue
+        tally = counts.setdefault(mark, MarkCounts())
+        proto = entry.get_attr("CTA_TUPLE_ORIG").get_attr("CTA_TUPLE_PROTO")
+        if proto.get_attr("CTA_PROTO_NUM") != IPPROTO_TCP:
+            tally.established += 1
+            tally.active += 1
+            continue
+        info = entry.get_attr("CTA_PROTOINFO")
+        tcp = info.get_attr("CTA_PROTOINFO_TCP") if info is not None else None
+        state = tcp.get_attr("CTA_PROTOINFO_TCP_STATE") if tcp is not None else None
+        if state in ESTABLISHED_STATES:
+            tally.established += 1
+        if state in PENDING_STATES:
+            tally.pending += 1
+        if state in ESTABLISHED_STATES or state in PENDING_STATES:
+            tally.active += 1

@@ -6,15 +6,21 @@ or handle output (they make every batch 10-20x slower on large rulesets).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
+import os
+import re
+import shutil
+import subprocess
 import threading
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from app.domain.model import HELPERS
 from app.domain.ruleset import FAMILIES, FAMILY, TABLE, qualified
 from app.nft.diff import KernelSet, KernelSummary
-from app.nft.generation import ruleset_generation
+from app.nft.generation import GenerationReader
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,122 @@ def summarise_listing(objects: list[dict[str, Json]]) -> KernelSummary | None:
     return KernelSummary(chains=chains, sets=sets, tables=frozenset(tables))
 
 
+# offsetof(struct nft_ctx, cache.genid) per libnftables version (x86-64 builds): see
+# CacheKeeper.  Only versions whose layout was checked are listed; others never reuse.
+CACHE_GENID_OFFSETS = {"1.0.6": 200}
+CACHE_REUSE_ENV = "KERNLB_NFT_CACHE_REUSE"  # "0": never reuse libnftables' cache
+
+
+def keeps_cache(commands: Iterable[dict[str, Json]], interval_sets: frozenset[str]) -> bool:
+    """True when a batch changes nothing libnftables keeps in its cache.
+
+    libnftables 1.0.6 caches tables, chains, sets (declarations), stateful objects and
+    flowtables, plus the elements of interval sets; rules and the elements of other sets it
+    never caches for a batch.  Flushing a chain, adding rules and adding or deleting
+    elements of non-interval sets therefore leave a cache read before the batch exactly as
+    valid after it.
+    """
+    for command in commands:
+        if len(command) != 1:
+            return False
+        ((verb, body),) = command.items()
+        if not isinstance(body, dict) or len(body) != 1:
+            return False
+        ((kind, obj),) = body.items()
+        if verb == "flush" and kind == "chain":
+            continue
+        if verb == "add" and kind == "rule":
+            continue
+        name = qualified(obj.get("family", FAMILY), obj.get("name", ""))
+        if verb in ("add", "delete") and kind == "element" and name not in interval_sets:
+            continue
+        return False
+    return True
+
+
+class CacheKeeper:
+    """Spares libnftables 1.0.6 from re-reading the whole ruleset before every batch.
+
+    Before each batch libnftables reads every chain and set of the namespace into its cache
+    (at 10,000 farms: ~730 KB of chain listings, 8-20 ms), unless the kernel's ruleset
+    generation id still equals the one the cache was read at.  kernlb's own commit bumps
+    that id, so every batch re-reads everything (nftables 1.1.1 learned to accept
+    "cache id + 1" itself: upstream commit "cache: recycle existing cache with incremental
+    updates").  This does the same from outside, under strict conditions:
+
+    - the library is a version whose `struct nft_ctx` layout was checked (the offset of
+      `cache.genid`), and the field holds the generation kernlb read just before the batch
+      (so the cache describes the kernel at that generation);
+    - the kernel's id moved by exactly one during the batch (kernlb's commit, nobody
+      else's);
+    - the batch changed nothing the cache holds (`keeps_cache`).
+
+    Then the field is set to the new id and the next batch skips the re-read.  Anyone
+    else's commit moves the id past it, and libnftables reads everything again: external
+    changes and drift checks are unaffected.  `KERNLB_NFT_CACHE_REUSE=0` turns it off.
+    """
+
+    def __init__(self, context: int | None) -> None:
+        self.context = context
+        self.offset: int | None = None
+        self.enabled = os.environ.get(CACHE_REUSE_ENV, "1") != "0" and context is not None
+        self.interval_sets: set[str] = set()
+        self.reused = 0  # batches after which the cache was kept (for tests and metrics)
+
+    def library_version(self, version: str | None) -> None:
+        """The version libnftables reports (JSON listing metainfo) decides the layout."""
+        if version is not None and self.offset is None:
+            self.offset = CACHE_GENID_OFFSETS.get(version)
+
+    def learn(self, commands: Iterable[dict[str, Json]]) -> None:
+        """Remember which sets are interval sets (their elements are cached)."""
+        for command in commands:
+            for kind in ("set", "map"):
+                decl = command.get("add", {}).get(kind)
+                if isinstance(decl, dict) and "interval" in (decl.get("flags") or ()):
+                    self.interval_sets.add(qualified(decl["family"], decl["name"]))
+
+    def learn_listing(self, objects: Iterable[dict[str, Json]]) -> None:
+        for item in objects:
+            body = item.get("set") or item.get("map")
+            if isinstance(body, dict):
+                flags = body.get("flags", [])
+                if "interval" in (flags if isinstance(flags, list) else [flags]):
+                    self.interval_sets.add(qualified(body["family"], body["name"]))
+
+    def after_commit(
+        self, commands: list[dict[str, Json]], before: int | None, after: int | None
+    ) -> None:
+        if not self.enabled or self.offset is None or self.context is None:
+            return
+        if before is None or after is None or after != before + 1:
+            return
+        if not keeps_cache(commands, frozenset(self.interval_sets)):
+            return
+        field = ctypes.c_uint32.from_address(self.context + self.offset)
+        # 1.0.6 compares the kernel's id truncated to 16 bits with the cached one.
+        if field.value not in (before, before & 0xFFFF):
+            return  # not the layout we know, or the cache was read at another generation
+        field.value = after & 0xFFFF
+        self.reused += 1
+
+
+def nft_version() -> str | None:
+    """nftables' version ("1.0.6"), from `nft --version` (libnftables comes from the same
+    source package); None when it cannot be told."""
+    binary = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
+    if binary is None:
+        return None
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"v(\d+\.\d+(?:\.\d+)?)", out)
+    return match.group(1) if match else None
+
+
 class LibNftAdapter:
     """libnftables through the `nftables` binding (pip-nftables)."""
 
@@ -96,13 +218,21 @@ class LibNftAdapter:
         self._nft.set_handle_output(False)
         self._nft.set_echo_output(False)
         self._lock = threading.Lock()
+        self._generation = GenerationReader()  # in this thread's namespace, as self._nft
+        context = getattr(self._nft, "_Nftables__ctx", None)
+        self.cache = CacheKeeper(context if isinstance(context, int) else None)
+        self.cache.library_version(nft_version())
 
     def apply(self, commands: list[dict[str, Json]]) -> None:
         if not commands:
             return
         payload = {"nftables": commands}
+        self.cache.learn(commands)
         with self._lock:
+            before = self._generation.read()
             rc, _out, err = self._nft.json_cmd(payload)
+            if rc == 0:
+                self.cache.after_commit(commands, before, self._generation.read())
         if rc != 0:
             # libnftables JSON errors carry no location: keep the batch in the log.
             log.error("nftables rejected a batch: %s", err.strip())
@@ -167,7 +297,7 @@ class LibNftAdapter:
         return found
 
     def generation(self) -> int | None:
-        return ruleset_generation()
+        return self._generation.read()
 
     def summary(self) -> KernelSummary | None:
         return summarise_listing(self.listing())
@@ -183,5 +313,10 @@ class LibNftAdapter:
                     continue
                 raise NftError(err.strip())
             listed = out.get("nftables", []) if isinstance(out, dict) else []
-            objects.extend(item for item in listed if "metainfo" not in item)
+            for item in listed:
+                if "metainfo" in item:
+                    self.cache.library_version(item["metainfo"].get("version"))
+                else:
+                    objects.append(item)
+        self.cache.learn_listing(objects)
         return objects

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -46,22 +47,78 @@ def parse_generation(reply: bytes) -> int | None:
     return None
 
 
-def ruleset_generation() -> int | None:
-    """The current generation id of this network namespace's ruleset (None if unavailable)."""
-    try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
-    except OSError:
-        return None
+def _request(sequence: int) -> bytes:
+    payload = _NFGENMSG.pack(socket.AF_UNSPEC, 0, 0)
+    msg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN
+    header = _HEADER.pack(_HEADER.size + len(payload), msg_type, NLM_F_REQUEST, sequence, 0)
+    return header + payload
+
+
+def _open() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
     try:
         sock.settimeout(2.0)
         sock.bind((0, 0))
-        payload = _NFGENMSG.pack(socket.AF_UNSPEC, 0, 0)
-        msg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN
-        sequence = os.getpid() & 0xFFFF
-        header = _HEADER.pack(_HEADER.size + len(payload), msg_type, NLM_F_REQUEST, sequence, 0)
-        sock.send(header + payload)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def ruleset_generation() -> int | None:
+    """The current generation id of this network namespace's ruleset (None if unavailable)."""
+    try:
+        sock = _open()
+    except OSError:
+        return None
+    try:
+        sock.send(_request(os.getpid() & 0xFFFF))
         return parse_generation(sock.recv(65536))
     except OSError:
         return None
     finally:
         sock.close()
+
+
+class GenerationReader:
+    """Reads the generation id over one long-lived netlink socket.
+
+    The socket belongs to the network namespace of the thread that made the reader (as
+    libnftables' own socket does).  A socket per read costs little on a quiet host, but
+    closing a netfilter netlink socket can wait for an RCU grace period: 3 ms per read was
+    measured on a loaded 2-core machine, four reads per batch.  If the socket fails, reads
+    fall back to a socket each (in the calling thread's namespace).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sequence = os.getpid() & 0xFFFF
+        try:
+            self._sock: socket.socket | None = _open()
+        except OSError:
+            self._sock = None
+
+    def read(self) -> int | None:
+        with self._lock:
+            sock = self._sock
+            if sock is None:
+                return ruleset_generation()
+            self._sequence = (self._sequence + 1) & 0x7FFFFFFF
+            try:
+                sock.send(_request(self._sequence))
+                while True:  # skip a late answer to an earlier, timed-out request
+                    reply = sock.recv(65536)
+                    if len(reply) >= _HEADER.size and _HEADER.unpack_from(reply)[3] == (
+                        self._sequence
+                    ):
+                        return parse_generation(reply)
+            except OSError:
+                self._sock = None
+                sock.close()
+                return ruleset_generation()
+
+    def close(self) -> None:
+        with self._lock:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()

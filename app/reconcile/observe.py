@@ -43,7 +43,8 @@ async def follow_load(reconciler: Reconciler, counter: ConnectionCounter, interv
         if not reconciler.needs_load():
             continue
         try:
-            counts = await asyncio.to_thread(counter.count_by_mark)
+            # Only the backends of leastconn / max_conns farms, filtered in the kernel.
+            counts = await asyncio.to_thread(counter.count_by_mark, reconciler.load_marks())
             active = {mark: c.active for mark, c in counts.items()}
             changed = await asyncio.to_thread(reconciler.update_load, active)
             if changed:

@@ -82,6 +82,7 @@ class ListChange:
 class _Staged:
     ruleset: Ruleset
     specs: dict[int, FarmSpec] = field(default_factory=dict)
+    touched: frozenset[int] = frozenset()
 
 
 @contextlib.contextmanager
@@ -116,6 +117,10 @@ class Reconciler:
         self._specs: dict[int, FarmSpec] = {}
         self._staged: _Staged | None = None
         self._load: dict[int, int] = {}  # backend mark -> active connections (conntrack)
+        # Farms the observation loops visit, kept up to date per change so an idle daemon
+        # never walks every farm: leastconn / max_conns (load), running dsr/stateless (L2).
+        self._load_farms: set[int] = set()
+        self._l2_farms: set[int] = set()
         self._unreachable: frozenset[int] = frozenset()  # marks of backends unreachable at L2
         self._drift_skipped = False
         # Ruleset generation after kernlb's last commit; `_foreign` says someone else may
@@ -190,7 +195,7 @@ class Reconciler:
                 log.warning("nftables drift found while applying a change: %s", "; ".join(problems))
                 self.stats.repairs += 1
                 self._apply(sync(new, kernel))
-            self._staged = _Staged(new, specs)
+            self._staged = _Staged(new, specs, frozenset(ids))
 
     def _stage_lists(
         self, session: Session, changes: dict[int, ListChange | None]
@@ -248,7 +253,25 @@ class Reconciler:
             if self._staged is not None:
                 self._applied = self._staged.ruleset
                 self._specs = self._staged.specs
+                self._index(self._staged.touched)
                 self._staged = None
+
+    def _index(self, farm_ids: Iterable[int] | None = None) -> None:
+        """Update which farms the observation loops visit (None: all of them)."""
+        if farm_ids is None:
+            self._load_farms.clear()
+            self._l2_farms.clear()
+            farm_ids = self._specs.keys()
+        for farm_id in farm_ids:
+            spec = self._specs.get(farm_id)
+            if spec is not None and needs_load(spec):
+                self._load_farms.add(farm_id)
+            else:
+                self._load_farms.discard(farm_id)
+            if spec is not None and spec.stateless and spec.running:
+                self._l2_farms.add(farm_id)
+            else:
+                self._l2_farms.discard(farm_id)
 
     def abandon(self) -> None:
         """The database did not commit what was staged: put the kernel back to the database."""
@@ -283,12 +306,17 @@ class Reconciler:
         return render_skeleton(devices, ipds_on=with_ipds)
 
     def needs_load(self) -> bool:
-        return any(needs_load(spec) for spec in self._specs.values())
+        return bool(self._load_farms)
+
+    def load_marks(self) -> frozenset[int]:
+        """Marks of the backends whose connection counts scheduling depends on."""
+        with self.lock:
+            return frozenset(
+                b.mark for farm_id in self._load_farms for b in self._specs[farm_id].backends
+            )
 
     def needs_neighbours(self) -> bool:
-        return self.neighbours is not None and any(
-            spec.stateless and spec.running for spec in self._specs.values()
-        )
+        return self.neighbours is not None and bool(self._l2_farms)
 
     def unreachable_marks(self) -> frozenset[int]:
         """Backends shown `undefined`: their farm forwards frames to them and cannot."""
@@ -336,29 +364,28 @@ class Reconciler:
             # its cap, restart its farm's count (kernlb's own count keeps it from over-filling
             # until the next refresh).
             reset = {farm_id for mark, farm_id in before.items() if mark not in after}
-            return self._reobserve(needs_load, reset_counts=reset)
+            return self._reobserve(self._load_farms, reset_counts=reset)
 
     def update_neighbours(self) -> int:
         """Re-check L2 reachability of dsr/stateless backends; re-render farms that changed."""
         with self.lock:
-            return self._reobserve(lambda spec: spec.stateless and spec.running)
+            return self._reobserve(self._l2_farms)
 
     def _full_backends(self) -> dict[int, int]:
         """Backend mark -> farm id, for backends at their max_conns by kernlb's count."""
+        specs = (self._specs[farm_id] for farm_id in self._load_farms)  # max_conns: in there
         return {
             b.mark: spec.id
-            for spec in self._specs.values()
+            for spec in specs
             if spec.running and not spec.stateless
             for b in spec.backends
             if b.max_conns and self._load.get(b.mark, 0) >= b.max_conns
         }
 
-    def _reobserve(
-        self, wanted: Callable[[FarmSpec], bool], *, reset_counts: Iterable[int] = ()
-    ) -> int:
+    def _reobserve(self, farm_ids: Iterable[int], *, reset_counts: Iterable[int] = ()) -> int:
         if self._applied is None:
             return 0
-        chosen = [spec for spec in self._specs.values() if wanted(spec)]
+        chosen = [self._specs[i] for i in sorted(farm_ids) if i in self._specs]
         flushes: list[dict[str, object]] = [
             {"flush": {"set": {"family": FAMILY, "table": TABLE, "name": conns_set_name(f)}}}
             for f in sorted(set(reset_counts))
@@ -406,6 +433,7 @@ class Reconciler:
                 raise
             self._applied = ruleset
             self._specs = {f.id: f for f in farms}
+            self._index()
             self.stats.full_syncs += 1
         # The rendered state lives as long as the process: keep the collector off it.
         gc.freeze()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from app.net.conntrack import MarkCounts
@@ -24,12 +25,14 @@ class FakeCounter:
     calls: int = 0
     fail: bool = False
 
-    def count_by_mark(self) -> dict[int, MarkCounts]:
+    def count_by_mark(self, marks: Collection[int] | None = None) -> dict[int, MarkCounts]:
         self.calls += 1
         if self.fail:
             raise OSError("conntrack: operation not permitted")
         return {
-            mark: MarkCounts(c.established, c.pending, c.active) for mark, c in self.counts.items()
+            mark: MarkCounts(c.established, c.pending, c.active)
+            for mark, c in self.counts.items()
+            if marks is None or mark in marks
         }
 
     def set(self, mark: int, *, established: int = 0, pending: int = 0) -> None:
