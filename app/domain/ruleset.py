@@ -56,5 +56,10 @@ def ingress_chain_name(device: str) -> str:
     return f"in-{device.lower()}"
 
 
+def ingress_family_chain_name(device: str, family: int) -> str:
+    """The IPv4 (4) or IPv6 (6) half of a device's ingress chain."""
+    return f"in{family}-{device.lower()}"
+
+
 def slot_offset(farm_id: int) -> int:
     return farm_id * SLOTS_PER_FARM

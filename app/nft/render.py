@@ -41,6 +41,7 @@ from app.domain.ruleset import (
     farm_chain_name,
     helper_name,
     ingress_chain_name,
+    ingress_family_chain_name,
     limit_chain_name,
     persist_set_name,
     qualified,
@@ -725,25 +726,37 @@ def _render_netdev_skeleton(devices: frozenset[str]) -> Fragment:
         )
     chains: dict[str, Chain] = {}
     for device in sorted(devices):
-        rules: list[tuple[Json, ...]] = []
-        for family in (4, 6):
+        family_chains = {f: ingress_family_chain_name(device, f) for f in (4, 6)}
+        for family, family_chain in family_chains.items():
             ip = _ip_proto(family)
             # Replies of stateless DNAT backends: restore the VIP, forward to the client.
             back = {"concat": [_payload(ip, "saddr"), _payload("th", "sport")]}
-            rules.append(
+            stateless_return = (
+                {
+                    "mangle": {
+                        "key": _payload(ip, "saddr"),
+                        "value": {"map": {"key": back, "data": f"@sret{family}"}},
+                    }
+                },
+                {"fwd": {"dev": device, "family": ip, "addr": _payload(ip, "daddr")}},
+            )
+            dispatch = [
                 (
                     {
-                        "mangle": {
-                            "key": _payload(ip, "saddr"),
-                            "value": {"map": {"key": back, "data": f"@sret{family}"}},
+                        "vmap": {
+                            "key": _dispatch_key(family, level),
+                            "data": f"@{DISPATCH_MAPS[(family, level)]}",
                         }
                     },
-                    {"fwd": {"dev": device, "family": ip, "addr": _payload(ip, "daddr")}},
                 )
+                for level in DISPATCH_LEVELS
+            ]
+            # Every packet of a DSR flow comes here: exact VIP:port farms (the common case)
+            # first, then the replies of stateless farms, then the wildcard levels.
+            rules = (dispatch[0], stateless_return, *dispatch[1:])
+            chains[family_chain] = Chain(
+                {"family": NETDEV, "table": TABLE, "name": family_chain}, rules
             )
-            for level in DISPATCH_LEVELS:
-                name = DISPATCH_MAPS[(family, level)]
-                rules.append(({"vmap": {"key": _dispatch_key(family, level), "data": f"@{name}"}},))
         name = ingress_chain_name(device)
         decl = {
             "family": NETDEV,
@@ -755,7 +768,10 @@ def _render_netdev_skeleton(devices: frozenset[str]) -> Fragment:
             "policy": "accept",
             "dev": device,
         }
-        chains[name] = Chain(decl, tuple(rules))
+        by_ethertype = _family_vmap(
+            _meta("protocol"), {"ip": family_chains[4], "ip6": family_chains[6]}
+        )
+        chains[name] = Chain(decl, ((by_ethertype,),))
     return _qualify(Fragment(chains=chains, sets=sets, elements={}), NETDEV)
 
 
