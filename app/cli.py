@@ -103,13 +103,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def _reconciler(settings: Settings, *, with_kernel: bool) -> Any:
     from app.db.session import ensure_sqlite_dir, make_engine, make_session_factory, migrate
     from app.nft.adapter import LibNftAdapter
+    from app.nft.netlink_elements import ElementWriter
     from app.reconcile.reconciler import Reconciler
 
     ensure_sqlite_dir(settings.database_url)
     migrate(settings.database_url)
     factory = make_session_factory(make_engine(settings.database_url))
     adapter: Any = LibNftAdapter() if with_kernel else None
-    return Reconciler(adapter=adapter, session_factory=factory)
+    elements = ElementWriter() if with_kernel else None
+    return Reconciler(adapter=adapter, session_factory=factory, elements=elements)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

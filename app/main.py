@@ -54,6 +54,7 @@ from app.net.conntrack import (
 from app.net.links import LinkManager, NetlinkLinks
 from app.net.neighbours import NeighbourBook, NetlinkNeighbours
 from app.nft.adapter import LibNftAdapter, NftAdapter
+from app.nft.netlink_elements import ElementWriter
 from app.reconcile.observe import Observers
 from app.reconcile.reconciler import Reconciler
 from app.reconcile.uow import UnitOfWork
@@ -111,7 +112,13 @@ def create_app(
     # Load is sampled from the real kernel's conntrack, or from a counter a test injects.
     sample_load = counter is not None or nft is None
     counter = counter if counter is not None else NetlinkConnectionCounter()
-    reconciler = Reconciler(adapter=adapter, session_factory=session_factory, neighbours=neighbours)
+    reconciler = Reconciler(
+        adapter=adapter,
+        session_factory=session_factory,
+        neighbours=neighbours,
+        # Large IPDS list loads go straight through nfnetlink (not for an injected fake).
+        elements=ElementWriter() if nft is None else None,
+    )
     uow = UnitOfWork(
         session_factory=session_factory,
         reconciler=reconciler,

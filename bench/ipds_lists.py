@@ -7,10 +7,16 @@ Not a test: it prints figures.  Run as root from the repository root:
     .venv/bin/python bench/ipds_lists.py --sizes 100000,1000000 --reps 3
 
 In a private network namespace (`kbi<pid>`, deleted on exit), with kernlb's own renderer,
-diff and libnftables adapter (the code the reconciler runs):
+diff and apply path (the code the reconciler runs: `Reconciler.apply_batch`, which sends
+the elements of a large list through nfnetlink, app/nft/bulk.py; `--libnftables`: all of it
+through libnftables, as before):
 
 - build: the list rendered and turned into its batch (Python);
-- load: that batch applied by libnftables (the kernel load of the list);
+- load: that batch applied (split: elements to bytes; encode: the nfnetlink messages;
+  the rest is the kernel, libnftables' two small steps and the acks);
+- floor: in the same run, the same number of addresses into a bare hash set with one raw
+  nfnetlink batch (bench/ipds_kernel_floor.py's `netlink_fill`): the kernel's own cost, so
+  a busy machine's figures can be read as a ratio;
 - add/delete one source with the list loaded (what `POST .../sources` sends: one element);
 - one unrelated element change (a map element, as a farm change sends) with and without the
   large list in the ruleset.
@@ -38,8 +44,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.domain.ipds import ListSpec
 from app.net.netns import enter_netns
 from app.nft.adapter import LibNftAdapter
+from app.nft.bulk import split_bulk
 from app.nft.diff import diff, sync
+from app.nft.netlink_elements import ElementWriter, encode_batch
 from app.nft.render import Ruleset, render_list, render_skeleton
+from app.reconcile.reconciler import Reconciler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ipds_kernel_floor import netlink_fill
 
 
 def sources(n: int) -> frozenset[str]:
@@ -57,11 +69,35 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def run(sizes: list[int], reps: int) -> None:
+def floor(n: int) -> float:
+    """Seconds the kernel takes n IPv4 addresses in one raw nfnetlink batch (no kernlb)."""
     adapter = LibNftAdapter()
+    table = {"family": "inet", "table": "kbfloor"}
+    adapter.apply(
+        [
+            {"add": {"table": {"family": "inet", "name": "kbfloor"}}},
+            {"add": {"set": {**table, "name": "floor", "type": "ipv4_addr"}}},
+        ]
+    )
+    base = int(ipaddress.IPv4Address("10.0.0.0"))
+    keys = [(base + 4 * i).to_bytes(4, "big") for i in range(n)]
+    started = time.perf_counter()
+    netlink_fill("kbfloor", "floor", keys)
+    took = time.perf_counter() - started
+    adapter.apply([{"delete": {"table": {"family": "inet", "name": "kbfloor"}}}])
+    return took
+
+
+def run(sizes: list[int], reps: int, *, netlink: bool) -> None:
+    adapter = LibNftAdapter()
+    reconciler = Reconciler(
+        adapter=adapter,
+        session_factory=lambda: None,  # type: ignore[arg-type, return-value]
+        elements=ElementWriter() if netlink else None,
+    )
     skeleton = render_skeleton()
     empty = Ruleset(skeleton=skeleton, farms={})
-    adapter.apply(sync(empty, None))
+    reconciler.apply_batch(sync(empty, None))
     probe_map = [
         {
             "add": {
@@ -75,12 +111,12 @@ def run(sizes: list[int], reps: int) -> None:
             }
         }
     ]
-    adapter.apply(probe_map)
+    reconciler.apply_batch(probe_map)
 
     def map_change(i: int) -> None:
         element = {"family": "inet", "table": "kernlb", "name": "probe", "elem": [[i, i]]}
-        adapter.apply([{"add": {"element": element}}])
-        adapter.apply([{"delete": {"element": {**element, "elem": [i]}}}])
+        reconciler.apply_batch([{"add": {"element": element}}])
+        reconciler.apply_batch([{"delete": {"element": {**element, "elem": [i]}}}])
 
     base_change = statistics.median(
         timed(lambda i=i: map_change(i)) / 2 for i in range(1, reps + 1)
@@ -93,7 +129,18 @@ def run(sizes: list[int], reps: int) -> None:
         new = Ruleset(skeleton=skeleton, farms={}, lists={spec.id: render_list(spec)})
         batch = diff(empty, new, farms=[], lists=[spec.id])
         build = time.perf_counter() - started
-        load = timed(lambda batch=batch: adapter.apply(batch))
+        split_s = encode_s = 0.0
+        if netlink:
+            started = time.perf_counter()
+            split = split_bulk(batch)
+            split_s = time.perf_counter() - started
+            assert split is not None
+            started = time.perf_counter()
+            encode_batch(split.elements)
+            encode_s = time.perf_counter() - started
+            del split
+        load = timed(lambda batch=batch: reconciler.apply_batch(batch))
+        floor_s = floor(n) if netlink else 0.0
         set_name = f"l-{spec.id}-4-32"
 
         def one(verb: str, i: int, set_name: str = set_name) -> None:
@@ -103,11 +150,19 @@ def run(sizes: list[int], reps: int) -> None:
                 "name": set_name,
                 "elem": [f"11.0.0.{i}"],
             }
-            adapter.apply([{verb: {"element": element}}])
+            reconciler.apply_batch([{verb: {"element": element}}])
 
         adds = [timed(lambda i=i: one("add", i)) for i in range(reps)]
         dels = [timed(lambda i=i: one("delete", i)) for i in range(reps)]
         other = statistics.median(timed(lambda i=i: map_change(i)) / 2 for i in range(1, reps + 1))
+        if netlink:
+            print(
+                f"{n:>9,} sources through nfnetlink: load {load:.2f} s = split "
+                f"{split_s:.2f} s + encode {encode_s:.2f} s + kernel and libnftables "
+                f"{load - split_s - encode_s:.2f} s; in-run floor (raw nfnetlink, bare set) "
+                f"{floor_s:.2f} s; load / floor {load / floor_s:.2f}; "
+                f"build + load / floor {(build + load) / floor_s:.2f}"
+            )
         print(
             f"{n:>9,} sources: build {build:.2f} s, kernel load {load:.2f} s "
             f"(total {build + load:.2f} s); one source add "
@@ -115,7 +170,7 @@ def run(sizes: list[int], reps: int) -> None:
             f"delete {1000 * statistics.median(dels):.0f} ms; unrelated map element change "
             f"{1000 * other:.0f} ms (vs {1000 * base_change:.1f} ms without the list)"
         )
-        adapter.apply(
+        reconciler.apply_batch(
             [
                 {"delete": {"set": {"family": "inet", "table": "kernlb", "name": set_name}}},
                 {
@@ -131,6 +186,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--libnftables", action="store_true", help="load through libnftables (before)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     ns = f"kbi{os.getpid()}"
@@ -142,7 +200,7 @@ def main() -> None:
     def worker() -> None:
         try:
             enter_netns(ns)
-            run(sizes, args.reps)
+            run(sizes, args.reps, netlink=not args.libnftables)
         except BaseException as exc:  # reported by the main thread
             failure.append(exc)
 

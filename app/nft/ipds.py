@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from app.domain.ipds import METER_TIMEOUT, DosSpec, ListRef, ListSpec, prefix_of
+from app.domain.ipds import METER_TIMEOUT, DosSpec, ListRef, ListSpec
 from app.domain.model import FarmSpec
 
 Json = Any
@@ -225,12 +225,27 @@ def list_set_decl(list_id: int, family: int, length: int) -> dict[str, Json]:
 
 def list_sets(spec: ListSpec) -> dict[tuple[int, int], frozenset[str]]:
     """(family, prefix length) -> network addresses of the list."""
-    found: dict[tuple[int, int], set[str]] = {}
-    for sources in spec.members.values():
-        for text in sources:
-            family, length, addr = prefix_of(text)
-            found.setdefault((family, length), set()).add(addr)
-    return {key: frozenset(addrs) for key, addrs in found.items()}
+    found: dict[tuple[int, int], frozenset[str]] = {}
+    for family, sources in spec.members.items():
+        # Most entries of a large list are single addresses: taken in one pass, without
+        # splitting each text (a 1,000,000-source list renders in a fraction of a second).
+        hosts = frozenset(text for text in sources if "/" not in text)
+        if hosts:
+            found[(family, 32 if family == 4 else 128)] = hosts
+        if len(hosts) == len(sources):
+            continue
+        # Networks, one prefix length at a time: string slices only (no tuple or list per
+        # entry for the garbage collector to walk again and again).
+        remaining = list(sources - hosts)
+        while remaining:
+            suffix = remaining[0][remaining[0].index("/") :]
+            cut = len(suffix)
+            group = [text[:-cut] for text in remaining if text.endswith(suffix)]
+            found[(family, int(suffix[1:]))] = frozenset(group)
+            if len(group) == len(remaining):
+                break
+            remaining = [text for text in remaining if not text.endswith(suffix)]
+    return found
 
 
 def _masked_saddr(family: int, length: int) -> Json:

@@ -34,9 +34,11 @@ from app.domain.ruleset import FAMILY, TABLE, conns_set_name, qualified
 from app.errors import KernelRejected
 from app.net.neighbours import NeighbourBook
 from app.nft.adapter import NftAdapter, NftError, summarise_listing
+from app.nft.bulk import BulkSplit, apply_in_steps, split_bulk
 from app.nft.content import content_drift, expected_content, kernel_content
 from app.nft.diff import diff, drift, expected_summary, sync
 from app.nft.ipds import list_set_decl, list_set_name
+from app.nft.netlink_elements import ElementError, ElementOp, ElementWriter
 from app.nft.render import (
     Fragment,
     ListFragment,
@@ -68,6 +70,7 @@ class ReconcileStats:
     last_success: float | None = None
     last_duration: float = 0.0
     last_error: str = ""
+    bulk_elements: int = 0  # IPDS list elements applied through nfnetlink (large loads)
 
 
 @dataclass
@@ -106,8 +109,11 @@ class Reconciler:
         session_factory: Callable[[], Session],
         clock: Callable[[], float] = time.time,
         neighbours: NeighbourBook | None = None,
+        elements: ElementWriter | None = None,
     ) -> None:
         self.adapter = adapter
+        # Large IPDS list loads go through nfnetlink (None: everything through the adapter).
+        self.elements = elements
         self.neighbours = neighbours
         self.session_factory = session_factory
         self.clock = clock
@@ -497,30 +503,69 @@ class Reconciler:
             )
             return render(farms, list_specs)
 
+    def apply_batch(self, batch: list[dict[str, object]]) -> None:
+        """Apply one batch as the reconciler does (for tools and benchmarks)."""
+        with self.lock:
+            self._apply(batch)
+
     def _apply(self, batch: list[dict[str, object]]) -> None:
         if not batch:
             return  # e.g. a farm whose change does not alter its rules (farmguardian settings)
         started = time.perf_counter()
-        if not batch:
-            self.adapter.apply(batch)
-            self.stats.batches += 1
-            return
         before = self.adapter.generation()
         if before is None or before != self._generation:
             self._foreign = True  # someone committed since kernlb's last batch
+        split = split_bulk(batch) if self.elements is not None else None
         try:
-            self.adapter.apply(batch)
-        except NftError as exc:
+            if split is None:
+                self.adapter.apply(batch)
+                after = self.adapter.generation()
+                if after is None or before is None or after - before != 1:
+                    self._foreign = True  # another commit slipped in around this one
+                self._generation = after
+            else:
+                self._generation = before
+                self._apply_in_steps(split)
+        except (NftError, ElementError) as exc:
             self.stats.failures += 1
-            self.stats.last_error = exc.message
-            raise KernelRejected(f"The kernel rejected the change: {exc.message}") from exc
-        after = self.adapter.generation()
-        if after is None or before is None or after - before != 1:
-            self._foreign = True  # another commit slipped in around this one
-        self._generation = after
+            self.stats.last_error = exc.message if isinstance(exc, NftError) else str(exc)
+            raise KernelRejected(
+                f"The kernel rejected the change: {self.stats.last_error}"
+            ) from exc
         self.stats.batches += 1
         self.stats.last_duration = time.perf_counter() - started
         self.stats.last_success = self.clock()
+
+    def _apply_in_steps(self, split: BulkSplit) -> None:
+        """A large IPDS list load: its elements through nfnetlink (see app.nft.bulk)."""
+        elements = self.elements
+        assert elements is not None
+
+        def step(apply: Callable[[], None]) -> None:
+            apply()
+            now = self.adapter.generation()
+            if now is None or self._generation is None or now - self._generation not in (0, 1):
+                self._foreign = True  # someone else committed between two of the steps
+            self._generation = now
+
+        def write(ops: list[ElementOp]) -> None:
+            # Gated on the generation kernlb saw after its own last step.
+            step(lambda: elements.write(ops, generation=self._generation))
+
+        def undo_failed(reason: str) -> None:
+            log.error(
+                "rolling back a large list load failed (%s); the drift check repairs it", reason
+            )
+            self._foreign = True
+
+        log.info("applying %d IPDS list elements through nfnetlink", split.count)
+        apply_in_steps(
+            split,
+            apply=lambda commands: step(lambda: self.adapter.apply(commands)),
+            write=write,
+            undo_failed=undo_failed,
+        )
+        self.stats.bulk_elements += split.count
 
 
 def _with_ipds(specs: list[FarmSpec], ipds: dict[int, IpdsSpec]) -> list[FarmSpec]:
