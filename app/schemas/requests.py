@@ -111,6 +111,27 @@ class _Field:
         return self.schema()
 
 
+def _refuse_blank(value: Any, blank: str | None, info: ValidationInfo) -> None:
+    """ "" has a message of its own where the field gives one."""
+    if value == "" and blank is not None:
+        raise refuse(_say(blank, info))
+
+
+def _described(schema: JsonSchemaValue, description: str | None) -> JsonSchemaValue:
+    if description:
+        schema["description"] = description
+    return schema
+
+
+class _FixedSchema:
+    """A field documented by the JSON schema it was given."""
+
+    schema_: JsonSchemaValue
+
+    def schema(self) -> JsonSchemaValue:
+        return dict(self.schema_)
+
+
 @dataclass(frozen=True, eq=False)
 class OneOf(_Field):
     """A string out of `values`; `blank` is the message for "" (else `invalid`), `gone`
@@ -123,8 +144,8 @@ class OneOf(_Field):
     description: str | None = None
 
     def check(self, value: Any, info: ValidationInfo) -> str:
-        if value == "" and self.blank is not None and "" not in self.values:
-            raise refuse(_say(self.blank, info))
+        if "" not in self.values:
+            _refuse_blank(value, self.blank, info)
         for old, message in self.gone:
             if value == old:
                 raise refuse(_say(message, info), status=410)
@@ -133,10 +154,7 @@ class OneOf(_Field):
         return value
 
     def schema(self) -> JsonSchemaValue:
-        schema: JsonSchemaValue = {"type": "string", "enum": list(self.values)}
-        if self.description:
-            schema["description"] = self.description
-        return schema
+        return _described({"type": "string", "enum": list(self.values)}, self.description)
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,27 +168,20 @@ class Number(_Field):
     description: str | None = None
 
     def check(self, value: Any, info: ValidationInfo) -> int:
-        if value == "" and self.blank is not None:
-            raise refuse(_say(self.blank, info))
+        _refuse_blank(value, self.blank, info)
         number = as_int(value)
         if number is None or not self.low <= number <= self.high:
             raise refuse(_say(self.invalid, info))
         return number
 
     def schema(self) -> JsonSchemaValue:
-        schema: JsonSchemaValue = {
-            "anyOf": [
-                {"type": "integer", "minimum": self.low, "maximum": self.high},
-                {"type": "string", "pattern": "^[0-9]+$", "maxLength": 10},
-            ]
-        }
-        if self.description:
-            schema["description"] = self.description
-        return schema
+        number = {"type": "integer", "minimum": self.low, "maximum": self.high}
+        digits = {"type": "string", "pattern": "^[0-9]+$", "maxLength": 10}
+        return _described({"anyOf": [number, digits]}, self.description)
 
 
 @dataclass(frozen=True, eq=False)
-class Text(_Field):
+class Text(_FixedSchema, _Field):
     """A string that `convert` turns into its stored form, or None to refuse it (`invalid`)."""
 
     convert: Callable[[Any], Any]
@@ -179,19 +190,15 @@ class Text(_Field):
     schema_: JsonSchemaValue = field(default_factory=lambda: {"type": "string"})
 
     def check(self, value: Any, info: ValidationInfo) -> Any:
-        if value == "" and self.blank is not None:
-            raise refuse(_say(self.blank, info))
+        _refuse_blank(value, self.blank, info)
         converted = self.convert(value)
         if converted is None:
             raise refuse(_say(self.invalid, info))
         return converted
 
-    def schema(self) -> JsonSchemaValue:
-        return dict(self.schema_)
-
 
 @dataclass(frozen=True, eq=False)
-class Passed(_Field):
+class Passed(_FixedSchema, _Field):
     """Any value, checked by the service (it needs state: the farm's family, interfaces)."""
 
     schema_: JsonSchemaValue
@@ -199,8 +206,10 @@ class Passed(_Field):
     def check(self, value: Any, info: ValidationInfo) -> Any:
         return value
 
-    def schema(self) -> JsonSchemaValue:
-        return dict(self.schema_)
+
+def _snat_address(description: str) -> Passed:
+    """`source_addr`, a kernlb extension: the service checks it against the host's addresses."""
+    return Passed({"type": "string", "description": description})
 
 
 @dataclass(frozen=True, eq=False)
@@ -452,15 +461,7 @@ class FarmUpdate(ZapiBody):
         | None
     ) = None
     source_addr: (
-        Annotated[
-            str,
-            Passed(
-                {
-                    "type": "string",
-                    "description": 'kernlb extension: SNAT address for nat mode; "" clears it',
-                }
-            ),
-        ]
+        Annotated[str, _snat_address('kernlb extension: SNAT address for nat mode; "" clears it')]
         | None
     ) = None
 
@@ -543,15 +544,7 @@ class BackendCreate(ZapiBody):
         | None
     ) = None
     source_addr: (
-        Annotated[
-            str,
-            Passed(
-                {
-                    "type": "string",
-                    "description": "kernlb extension: SNAT address for this backend (nat mode)",
-                }
-            ),
-        ]
+        Annotated[str, _snat_address("kernlb extension: SNAT address for this backend (nat mode)")]
         | None
     ) = None
 
