@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app.db.models import Backend, Farm
@@ -43,14 +44,12 @@ def farm_list_item(item: FarmSummary) -> dict[str, Any]:
     }
 
 
-def farm_params(view: FarmView) -> dict[str, Any]:
+def l4xnat_params(view: FarmView, **own: Any) -> dict[str, Any]:
+    """An l4xnat farm's `params` in `GET /farms/NAME`: the fields v3.1 and v4.0 share plus each
+    version's `own`, in key order, then the kernlb extension `source_addr` when set."""
     farm: Farm = view.farm
-    params = {
+    shared: dict[str, Any] = {
         "algorithm": farm.algorithm,
-        "fgenabled": "true" if farm.fg_enabled else "false",
-        "fglog": "true" if farm.fg_log else "false",
-        "fgscript": farm.fg_script,
-        "fgtimecheck": farm.fg_timecheck,
         "listener": "l4xnat",
         "nattype": farm.nattype,
         "persistence": farm.persistence,
@@ -60,15 +59,34 @@ def farm_params(view: FarmView) -> dict[str, Any]:
         "vip": farm.vip,
         "vport": vport_detail(farm.vport),
     }
-    if farm.source_addr:  # kernlb extension: shown only when set
+    params = dict(sorted({**shared, **own}.items()))
+    if farm.source_addr:
         params["source_addr"] = farm.source_addr
+    return params
+
+
+def farm_params(view: FarmView) -> dict[str, Any]:
+    farm: Farm = view.farm
+    params = l4xnat_params(
+        view,
+        fgenabled="true" if farm.fg_enabled else "false",
+        fglog="true" if farm.fg_log else "false",
+        fgscript=farm.fg_script,
+        fgtimecheck=farm.fg_timecheck,
+    )
     params.update(fg_extensions_set(farm))  # kernlb extensions: shown only when set
     return params
 
 
-def farm_detail(view: FarmView) -> dict[str, Any]:
+def farm_detail(
+    view: FarmView,
+    *,
+    params: Callable[[FarmView], dict[str, Any]] = farm_params,
+    item: Callable[[Backend, str], dict[str, Any]] = backend_item,
+) -> dict[str, Any]:
+    """`GET /farms/NAME` (v4.0 passes its own `params` and backend `item`)."""
     return {
         "description": f"List farm {view.farm.name}",
-        "params": farm_params(view),
-        "backends": [backend_item(b, view.backend_status(b)) for b in view.farm.backends],
+        "params": params(view),
+        "backends": [item(b, view.backend_status(b)) for b in view.farm.backends],
     }

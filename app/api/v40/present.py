@@ -11,7 +11,7 @@ from typing import Any
 
 from app.db.models import Backend
 from app.schemas.views import FarmStats, FarmView, FgView
-from app.schemas.zapi import backend_item, vport_detail
+from app.schemas.zapi import backend_item, farm_detail, l4xnat_params
 
 
 def status40(status: str) -> str:
@@ -26,32 +26,12 @@ def backend_item40(backend: Backend, status: str) -> dict[str, Any]:
 
 
 def farm_params40(view: FarmView) -> dict[str, Any]:
-    farm = view.farm
-    params: dict[str, Any] = {
-        "algorithm": farm.algorithm,
-        "farmguardian": farm.fg_name,
-        "listener": "l4xnat",
-        "nattype": farm.nattype,
-        "persistence": farm.persistence,
-        "protocol": farm.protocol,
-        # Persistence entries live in the kernel's nftables sets; kernlb does not list them.
-        "sessions": [],
-        "status": view.status,
-        "ttl": farm.ttl,
-        "vip": farm.vip,
-        "vport": vport_detail(farm.vport),
-    }
-    if farm.source_addr:  # kernlb extension: shown only when set
-        params["source_addr"] = farm.source_addr
-    return params
+    # Persistence entries live in the kernel's nftables sets; kernlb does not list them.
+    return l4xnat_params(view, farmguardian=view.farm.fg_name, sessions=[])
 
 
 def farm_detail40(view: FarmView) -> dict[str, Any]:
-    return {
-        "description": f"List farm {view.farm.name}",
-        "params": farm_params40(view),
-        "backends": [backend_item40(b, view.backend_status(b)) for b in view.farm.backends],
-    }
+    return farm_detail(view, params=farm_params40, item=backend_item40)
 
 
 def priority_warning(priorities: list[int]) -> str | None:
