@@ -98,16 +98,104 @@ def demo(*args: str, stderr: int = subprocess.STDOUT) -> Iterator[subprocess.Pop
                 stream.close()
 
 
+class Story:
+    """A whole run of the demo, started at once and read to its end when a test asks."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            demo_command(*args),
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self._result: subprocess.CompletedProcess[str] | None = None
+
+    def result(self) -> subprocess.CompletedProcess[str]:
+        if self._result is None:
+            out, err = self.proc.communicate(timeout=240)
+            print(out, err)
+            self._result = subprocess.CompletedProcess(
+                self.proc.args, self.proc.returncode, out, err
+            )
+        return self._result
+
+    def close(self) -> None:
+        """Kill it by PID if no test read it to its end."""
+        if self._result is not None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate(timeout=30)
+
+
 def run_demo(*args: str) -> tuple[int, subprocess.CompletedProcess[str]]:
     """Run the demo to its end; its PID (which names its namespaces) and its result."""
-    with demo(*args, stderr=subprocess.PIPE) as proc:
-        out, err = proc.communicate(timeout=240)
-    print(out, err)
-    return proc.pid, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    story = Story(*args)
+    try:
+        return story.proc.pid, story.result()
+    finally:
+        story.close()
 
 
-def test_demo_runs_the_story_and_removes_the_lab(netns_capable: None) -> None:
-    pid, proc = run_demo("--connections", "60")
+@pytest.fixture(scope="module")
+def stories(netns_capable: None) -> Iterator[dict[str, Story]]:
+    """The two whole runs of the demo (with and without health checks), started together when
+    the module starts: each mostly waits (backends starting, health-check intervals), so the
+    tests below run while they do, and each story test reads the output of its run."""
+    runs = {
+        "health checks": Story("--connections", "60"),
+        "no health checks": Story("--connections", "60", "--no-health-checks"),
+    }
+    try:
+        yield runs
+    finally:
+        for run in runs.values():
+            run.close()
+
+
+# The interrupted runs come first: the two whole stories (`stories`) run meanwhile.
+
+
+def test_ctrl_c_stops_everything(stories: dict[str, Story]) -> None:
+    with demo("--connections", "2000") as proc:
+        seen = read_until(proc, "[3/6]", timeout=90)
+        assert lab_namespaces(proc.pid), "the lab should exist while the demo runs"
+        os.kill(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    output = seen + rest
+    print(output)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output
+    assert lab_namespaces(proc.pid) == []
+    kernlb = KERNLB_PID.search(output)
+    assert kernlb is not None
+    assert not running_kernlb(int(kernlb.group(1)))
+
+
+def test_a_killed_demo_takes_its_processes_along_and_the_next_removes_its_lab(
+    stories: dict[str, Story],
+) -> None:
+    with demo("--connections", "2000") as proc:
+        seen = read_until(proc, "[3/6]", timeout=90)
+        kernlb = KERNLB_PID.search(seen)
+        assert kernlb is not None, seen
+        os.kill(proc.pid, signal.SIGKILL)  # no chance to clean anything up
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while running_kernlb(int(kernlb.group(1))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running_kernlb(int(kernlb.group(1))), "kernlb outlived the demo"
+    left = lab_namespaces(proc.pid)
+    assert left, "expected the killed demo's namespaces to remain"
+    assert sorted(remove_stale_labs()) == sorted(left)
+    assert lab_namespaces(proc.pid) == []
+
+
+def test_demo_runs_the_story_and_removes_the_lab(stories: dict[str, Story]) -> None:
+    run = stories["health checks"]
+    pid, proc = run.proc.pid, run.result()
     assert proc.returncode == 0, proc.stderr
     story = rounds(proc.stdout)
     assert len(story) == 5, story
@@ -128,8 +216,11 @@ def test_demo_runs_the_story_and_removes_the_lab(netns_capable: None) -> None:
     assert not running_kernlb(int(kernlb.group(1)))
 
 
-def test_demo_without_health_checks_shows_failures_until_maintenance(netns_capable: None) -> None:
-    pid, proc = run_demo("--connections", "60", "--no-health-checks")
+def test_demo_without_health_checks_shows_failures_until_maintenance(
+    stories: dict[str, Story],
+) -> None:
+    run = stories["no health checks"]
+    pid, proc = run.proc.pid, run.result()
     assert proc.returncode == 0, proc.stderr
     assert lab_namespaces(pid) == []
     story = dict(rounds(proc.stdout))
@@ -138,41 +229,6 @@ def test_demo_without_health_checks_shows_failures_until_maintenance(netns_capab
     in_maintenance = story["with web2 in maintenance"]
     assert in_maintenance["web2"] == 0 and "failed" not in in_maintenance, story
     assert story["with web2 back"]["web2"] > 0, story
-
-
-def test_ctrl_c_stops_everything(netns_capable: None) -> None:
-    with demo("--connections", "2000") as proc:
-        seen = read_until(proc, "[3/6]", timeout=90)
-        assert lab_namespaces(proc.pid), "the lab should exist while the demo runs"
-        os.kill(proc.pid, signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
-    output = seen + rest
-    print(output)
-    assert proc.returncode == 130, output
-    assert "interrupted" in output
-    assert lab_namespaces(proc.pid) == []
-    kernlb = KERNLB_PID.search(output)
-    assert kernlb is not None
-    assert not running_kernlb(int(kernlb.group(1)))
-
-
-def test_a_killed_demo_takes_its_processes_along_and_the_next_removes_its_lab(
-    netns_capable: None,
-) -> None:
-    with demo("--connections", "2000") as proc:
-        seen = read_until(proc, "[3/6]", timeout=90)
-        kernlb = KERNLB_PID.search(seen)
-        assert kernlb is not None, seen
-        os.kill(proc.pid, signal.SIGKILL)  # no chance to clean anything up
-        proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while running_kernlb(int(kernlb.group(1))) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not running_kernlb(int(kernlb.group(1))), "kernlb outlived the demo"
-    left = lab_namespaces(proc.pid)
-    assert left, "expected the killed demo's namespaces to remain"
-    assert sorted(remove_stale_labs()) == sorted(left)
-    assert lab_namespaces(proc.pid) == []
 
 
 TAKEOVER = re.compile(r"^  VIP moved to lb2 in (\d+\.\d+) s$", re.M)
