@@ -54,7 +54,7 @@ def list_lslb_farms(farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     return {"description": "List LSLB farms", "params": _http_items(http) + _l4_items(farms)}
 
 
-@router.get("/farms/{name}", operation_id="getFarm", **documented(docs.FarmResponse))
+@router.get("/farms/{name}", operation_id="getFarm", **documented(docs.AnyFarmResponse))
 def get_farm(name: str, request: Request, farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Show one farm with its backends, and its `ipds` rules when it has any (Zevenet EE);
     http/https farms: with their services."""
@@ -68,7 +68,11 @@ def get_farm(name: str, request: Request, farms: FarmsDep, http: HttpFarmsDep) -
     return detail
 
 
-@router.get("/farms/{name}/summary", operation_id="getFarmSummary", **documented(docs.FarmResponse))
+@router.get(
+    "/farms/{name}/summary",
+    operation_id="getFarmSummary",
+    **documented(docs.AnyFarmSummaryResponse),
+)
 def get_farm_summary(name: str, farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Show one farm (for l4xnat the same as the full view; http: service names only)."""
     if http.exists(name):

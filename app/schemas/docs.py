@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 
 class ZapiErrorBody(BaseModel):
@@ -490,6 +490,66 @@ class HttpServiceItem(BaseModel):
     fgscript: str
     fglog: Literal["true", "false"]
     backends: list[HttpBackendItem]
+
+
+class CertificateRef(BaseModel):
+    file: str
+    id: int = Field(description="1-based; the first certificate is the default one")
+
+
+class HttpFarmParams(BaseModel):
+    """`params` of an http/https farm (zapi31.md §9.1)."""
+
+    status: FarmStatus
+    vip: str
+    vport: int
+    listener: Literal["http", "https"]
+    contimeout: int
+    restimeout: int
+    resurrectime: int
+    reqtimeout: int
+    rewritelocation: Literal["disabled", "enabled", "enabled-backends"]
+    httpverb: str
+    error414: str
+    error500: str
+    error501: str
+    error503: str
+    certlist: list[CertificateRef] | None = Field(default=None, description="https only")
+    ciphers: str | None = Field(default=None, description="https only")
+    cipherc: str | None = Field(default=None, description="https only")
+    disable_sslv2: Literal["true", "false"] | None = Field(default=None, description="https only")
+    disable_sslv3: Literal["true", "false"] | None = Field(default=None, description="https only")
+    disable_tlsv1: Literal["true", "false"] | None = Field(default=None, description="https only")
+    disable_tlsv1_1: Literal["true", "false"] | None = Field(default=None, description="https only")
+    disable_tlsv1_2: Literal["true", "false"] | None = Field(default=None, description="https only")
+
+
+class HttpFarmResponse(BaseModel):
+    """GET /farms/NAME of an http/https farm: its services, each with its backends."""
+
+    description: str
+    params: HttpFarmParams
+    services: list[HttpServiceItem]
+
+
+class ServiceName(BaseModel):
+    id: str
+
+
+class HttpFarmSummaryResponse(BaseModel):
+    """GET /farms/NAME/summary of an http/https farm: the service names only."""
+
+    description: str
+    params: HttpFarmParams
+    services: list[ServiceName]
+
+
+class AnyFarmResponse(RootModel[FarmResponse | HttpFarmResponse]):
+    """An l4xnat farm (`backends`) or an http/https farm (`services`)."""
+
+
+class AnyFarmSummaryResponse(RootModel[FarmResponse | HttpFarmSummaryResponse]):
+    """An l4xnat farm (`backends`) or an http/https farm (`services`, names only)."""
 
 
 class ServiceCreatedResponse(BaseModel):

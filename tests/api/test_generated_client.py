@@ -301,6 +301,22 @@ def drive_farm_life_cycle(g: ModuleType, client: Any, counter: FakeCounter) -> s
     assert call(g, client, "farms", "get_farm", "dsr").params.nattype == "dsr"
     call(g, client, "farms", "delete_farm", "dsr")
 
+    # An http farm: GET /farms/NAME decodes into its own shape (services, their backends).
+    body = model(g, "FarmCreate")(farmname="site", profile="http", vip=VIRTUAL_IP, vport=8080)
+    call(g, client, "farms", "create_farm", body=body, status=201)
+    body = model(g, "ServiceCreateBody")(id="api")
+    call(g, client, "http_farms", "create_service", "site", body=body, status=201)
+    body = model(g, "ServiceBackendBody")(ip="192.0.2.5", port=8081)
+    call(g, client, "http_farms", "create_service_backend", "site", "api", body=body, status=201)
+    site = call(g, client, "farms", "get_farm", "site")
+    assert isinstance(site, model(g, "HttpFarmResponse"))
+    assert (site.params.listener.value, site.params.vport) == ("http", 8080)
+    assert [(s.id, s.fgenabled.value) for s in site.services] == [("api", "false")]
+    assert [(b.ip, b.port, b.status) for b in site.services[0].backends] == [
+        ("192.0.2.5", 8081, "up")
+    ]
+    call(g, client, "farms", "delete_farm", "site")
+
     refused = call(g, client, "interfaces", "delete_virtual_interface", "eth0:vip1", status=400)
     assert "web" in refused.message
 
@@ -339,7 +355,7 @@ def test_a_farm_through_zapi_40_with_the_generated_client(
         call(g, client, "v4_0_interfaces", "v_40_create_virtual_interface", body=body, status=201)
         create = model(g, "FarmCreate40")(
             farmname="web",
-            profile=model(g, "FarmCreate40Profile")("l4xnat"),
+            profile="l4xnat",  # a const in the document: a Literal, not an enum class
             vip=VIRTUAL_IP,
             vport="80",
         )
