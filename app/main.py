@@ -218,7 +218,9 @@ def create_app(
     app.state.keys = keys
     app.state.farms = farm_service
     # With a fake kernel (tests) HAProxy checks configurations but never runs.
-    haproxy_engine = haproxy or HaproxyEngine(state_dir=settings.state_dir, dry_run=nft is not None)
+    haproxy_engine = haproxy or HaproxyEngine(
+        state_dir=settings.state_dir, run_dir=settings.haproxy_run_dir, dry_run=nft is not None
+    )
     http_farm_service = HttpFarmService(uow, haproxy_engine, addresses)
     app.state.http_farms = http_farm_service
     app.state.backends = BackendService(uow, farm_service)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     audit_max_entries: int = Field(default=100_000, ge=1)  # audit log: newest kept
     audit_max_age_days: float = Field(default=90.0, gt=0)  # audit log: older entries dropped
     fg_plugin_dir: Path = Path("/usr/lib/nagios/plugins")  # farmguardian's Nagios plugins
+    # HAProxy's Unix sockets (http farms); default STATE_DIR/haproxy/run, or /tmp if too long
+    haproxy_run_dir: Path | None = None
     # Cluster (docs/cluster.md): several nodes share one PostgreSQL database.
     node_name: str = ""  # default: the host name
     cluster: bool = False  # VIPs by keepalived (VRRP), connections by conntrackd

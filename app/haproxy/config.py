@@ -56,6 +56,7 @@ class Rendered:
     servers: dict[tuple[str, str], ServerState] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # error pages, certificates
     listeners: int = 0
+    peers: bool = False  # the local peer carries the stick tables across reloads
 
     def same_shape(self, other: Rendered) -> bool:
         """True when `other` differs from this one only in runtime-changeable values."""
@@ -165,11 +166,15 @@ def health_check_lines(health: HealthCheck) -> list[str]:
     return lines
 
 
-def _persistence(service: ServiceSpec) -> list[str]:
+PEERS = "kernlb"  # the peers section, and the local peer's name in it
+
+
+def _persistence(service: ServiceSpec, *, peers: bool) -> list[str]:
     kind = service.persistence
     if not kind:
         return []
-    expire = f"expire {max(service.ttl, 1)}s"
+    # With the local peer, a reload's new worker learns the old worker's table.
+    expire = f"expire {max(service.ttl, 1)}s" + (f" peers {PEERS}" if peers else "")
     if kind == "IP":
         return [f"    stick-table type ipv6 size 1m {expire}", "    stick on src"]
     sample = {
@@ -241,7 +246,9 @@ def _frontend(farm: HttpFarmSpec, assets: str) -> list[str]:
     return lines
 
 
-def _backend(farm: HttpFarmSpec, service: ServiceSpec, assets: str, *, skeleton: bool) -> list[str]:
+def _backend(
+    farm: HttpFarmSpec, service: ServiceSpec, assets: str, *, skeleton: bool, peers: bool
+) -> list[str]:
     # One response timeout per HAProxy backend: the longest asked for, so no server is cut
     # off earlier than its own `timeout` (or the farm's `restimeout`) allows.
     response = max([farm.restimeout, *(s.timeout or 0 for s in service.servers), 1])
@@ -269,12 +276,20 @@ def _backend(farm: HttpFarmSpec, service: ServiceSpec, assets: str, *, skeleton:
             )
     if service.health is not None:
         lines += health_check_lines(service.health)
-    lines += _persistence(service)
+    lines += _persistence(service, peers=peers)
     lines += [_server_line(s, service, farm, skeleton=skeleton) for s in service.servers]
     return lines
 
 
-def _text(farms: Iterable[HttpFarmSpec], *, admin_socket: str, assets: str, skeleton: bool) -> str:
+def sticky(farms: Iterable[HttpFarmSpec]) -> bool:
+    """Whether any service keeps a stick table (persistence other than the cookie's own)."""
+    return any(service.persistence for farm in farms for service in farm.services)
+
+
+def _text(
+    farms: list[HttpFarmSpec], *, admin_socket: str, peer_socket: str, assets: str, skeleton: bool
+) -> str:
+    peers = bool(peer_socket) and sticky(farms)
     lines = [
         "# Rendered by kernlb from its database: edits here are overwritten.",
         "global",
@@ -282,7 +297,14 @@ def _text(farms: Iterable[HttpFarmSpec], *, admin_socket: str, assets: str, skel
         "    stats timeout 30s",
         "    hard-stop-after 60s",
         "    ssl-server-verify none",
-        "",
+    ]
+    if peers:
+        lines.append(f"    localpeer {PEERS}")
+    lines.append("")
+    if peers:
+        # Only the local peer: on a reload the old worker teaches its tables to the new one.
+        lines += [f"peers {PEERS}", f"    peer {PEERS} unix@{peer_socket}", ""]
+    lines += [
         "defaults",
         "    mode http",
         "    option forwardfor",
@@ -297,7 +319,10 @@ def _text(farms: Iterable[HttpFarmSpec], *, admin_socket: str, assets: str, skel
     for farm in farms:
         lines += [*_frontend(farm, assets), ""]
         for service in farm.services:
-            lines += [*_backend(farm, service, assets, skeleton=skeleton), ""]
+            lines += [
+                *_backend(farm, service, assets, skeleton=skeleton, peers=peers),
+                "",
+            ]
     return "\n".join(lines)
 
 
@@ -307,8 +332,12 @@ def render(
     admin_socket: str,
     assets: str,
     certificates: dict[str, str],
+    peer_socket: str = "",
 ) -> Rendered:
-    """`assets`: the directory of this configuration's files; `certificates`: name -> PEM."""
+    """`assets`: the directory of this configuration's files; `certificates`: name -> PEM;
+    `peer_socket`: the local peer's Unix socket (stick tables kept across reloads), if any."""
+    if any(c in peer_socket for c in " \t\"'#\\"):
+        raise ValueError("the peer socket path cannot be rendered")
     running = sorted((f for f in farms if f.running), key=lambda f: f.id)
     servers: dict[tuple[str, str], ServerState] = {}
     files: dict[str, bytes] = {}
@@ -322,12 +351,14 @@ def render(
             for server in service.servers:
                 key = (backend_name(service.id), server_name(server.id))
                 servers[key] = server_state(server, sticky=bool(service.persistence))
+    sockets = {"admin_socket": admin_socket, "peer_socket": peer_socket}
     return Rendered(
-        config=_text(running, admin_socket=admin_socket, assets=assets, skeleton=False) + "\n",
-        skeleton=_text(running, admin_socket=admin_socket, assets="", skeleton=True),
+        config=_text(running, **sockets, assets=assets, skeleton=False) + "\n",
+        skeleton=_text(running, **sockets, assets="", skeleton=True),
         servers=servers,
         files=files,
         listeners=len(running),
+        peers=bool(peer_socket) and sticky(running),
     )
 
 

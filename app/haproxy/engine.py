@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -35,6 +36,7 @@ from app.haproxy.model import HttpFarmSpec
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 15.0
+PEERS_SYNC_TIMEOUT = 7.0  # HAProxy gives up learning from a previous worker after 5 s
 
 
 class ProxyRejected(BadRequest):
@@ -50,19 +52,38 @@ class EngineStats:
     last_error: str = ""
 
 
-def _short_runtime_dir(state_dir: Path) -> Path:
-    # Unix socket paths are limited to 108 bytes: keep them short, one directory per state dir.
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, the last one a NUL
+_LONGEST_SOCKET = "master.sock"
+
+
+def default_run_dir(state_dir: Path) -> Path:
+    """Where HAProxy's Unix sockets live: `STATE_DIR/haproxy/run`, unless that makes a socket
+    path too long for sun_path; then a short directory in /tmp named after the state dir."""
+    inside = state_dir.resolve() / "haproxy" / "run"
+    if len(str(inside / _LONGEST_SOCKET).encode()) <= SOCKET_PATH_MAX:
+        return inside
     tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
     return Path("/tmp") / f"kernlb-haproxy-{tag}"
 
 
 class HaproxyEngine:
-    def __init__(self, *, state_dir: Path, binary: str = "haproxy", dry_run: bool = False) -> None:
-        """`dry_run`: validate with `haproxy -c` and write the files, never run HAProxy (the
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        run_dir: Path | None = None,
+        binary: str = "haproxy",
+        dry_run: bool = False,
+    ) -> None:
+        """`run_dir`: HAProxy's sockets (default: `default_run_dir`); kernlb creates it (0700,
+        refusing one that another user owns) and removes it on close.
+        `dry_run`: validate with `haproxy -c` and write the files, never run HAProxy (the
         API tests, whose kernel is a fake)."""
         self.dry_run = dry_run
         self.dir = state_dir / "haproxy"
-        self.run_dir = _short_runtime_dir(state_dir)
+        self.run_dir = run_dir if run_dir is not None else default_run_dir(state_dir)
+        if len(str(self.run_dir / _LONGEST_SOCKET).encode()) > SOCKET_PATH_MAX:
+            raise ValueError(f"{self.run_dir}: too long a directory for Unix sockets")
         self.binary = binary
         self.config_path = self.dir / "haproxy.cfg"
         self.candidate_path = self.dir / "candidate.cfg"
@@ -70,6 +91,7 @@ class HaproxyEngine:
         self.log_path = self.dir / "haproxy.log"
         self.admin_socket = self.run_dir / "admin.sock"
         self.master_socket = self.run_dir / "master.sock"
+        self.peer_socket = self.run_dir / "peers.sock"
         self.lock = threading.RLock()
         self.stats = EngineStats()
         self.current: Rendered | None = None  # what HAProxy runs
@@ -125,14 +147,10 @@ class HaproxyEngine:
     # -- rendering and applying -----------------------------------------------------------
 
     def render(self, farms: list[HttpFarmSpec], certificates: dict[str, str]) -> Rendered:
-        draft = render(
-            farms, admin_socket=str(self.admin_socket), assets="", certificates=certificates
-        )
+        sockets = {"admin_socket": str(self.admin_socket), "peer_socket": str(self.peer_socket)}
+        draft = render(farms, **sockets, assets="", certificates=certificates)
         return render(
-            farms,
-            admin_socket=str(self.admin_socket),
-            assets=str(self._assets_dir(draft)),
-            certificates=certificates,
+            farms, **sockets, assets=str(self._assets_dir(draft)), certificates=certificates
         )
 
     def _assets_dir(self, rendered: Rendered) -> Path:
@@ -147,6 +165,7 @@ class HaproxyEngine:
         rendered = self.render(farms, certificates)
         if rendered.listeners == 0:
             self._stop_process()
+            self._remove_run_dir()
             self.current = rendered
             return "stopped"
         if self.dry_run:
@@ -170,7 +189,14 @@ class HaproxyEngine:
         self._check(self.candidate_path)
         os.replace(self.candidate_path, self.config_path)
         if alive:
+            # Both workers keep stick tables: the old one teaches its tables only once its
+            # own resync is over, and the new one has them when it says so.
+            sticky = self.current is not None and self.current.peers and rendered.peers
+            if sticky:
+                self._wait_peers_synced()
             self._reload()
+            if sticky:
+                self._wait_peers_synced()
             self.stats.reloads += 1
             how = "reload"
         else:
@@ -312,7 +338,7 @@ class HaproxyEngine:
 
     def _start(self) -> None:
         self._kill_stale()
-        self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._make_run_dir()
         for path in (self.admin_socket, self.master_socket):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -353,6 +379,22 @@ class HaproxyEngine:
         self._stop_process()
         raise ProxyRejected("HAProxy did not become ready in time.")
 
+    def _make_run_dir(self) -> None:
+        """Ours alone: a directory (not a link) owned by this user, mode 0700, so nobody else
+        can put a socket where kernlb will connect (the default may be in /tmp)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = os.lstat(self.run_dir)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise ProxyRejected(f"{self.run_dir} is not a directory of kernlb's own.")
+        os.chmod(self.run_dir, 0o700)
+
+    def _remove_run_dir(self) -> None:
+        for path in (self.admin_socket, self.master_socket, self.peer_socket):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        with contextlib.suppress(OSError):  # not empty: something else lives there, keep it
+            self.run_dir.rmdir()
+
     def _reload(self) -> None:
         before, failed_before = self._workers()
         # The master re-executes itself and may drop this connection: expected.
@@ -372,6 +414,24 @@ class HaproxyEngine:
                 return
             time.sleep(0.05)
         raise ProxyRejected("HAProxy did not finish reloading in time.")
+
+    def _wait_peers_synced(self, timeout: float = PEERS_SYNC_TIMEOUT) -> bool:
+        """Until the worker's local peer has finished its resync (`show peers` flags 0x3:
+        learnt from the previous worker, or given up waiting for one, HAProxy's 5 s)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                text = self._socket_command(self.admin_socket, "show peers", timeout=2.0)
+            except OSError:
+                return False
+            for line in text.splitlines():
+                if " flags=0x" in line and " id=" in line and "disabled=" in line:
+                    flags = int(line.split(" flags=0x", 1)[1].split()[0], 16)
+                    if flags & 0x3 == 0x3:
+                        return True
+            time.sleep(0.1)
+        log.warning("HAProxy's stick tables were not synchronised within %.0f s", timeout)
+        return False
 
     def _workers(self) -> tuple[set[int], int]:
         """Current worker PIDs and the master's count of failed reloads."""
@@ -488,6 +548,7 @@ class HaproxyEngine:
         self._wake.set()
         with self.lock:
             self._stop_process()
+            self._remove_run_dir()
 
 
 def _server_commands(target: str, before: ServerState, after: ServerState) -> list[str]:

@@ -544,3 +544,15 @@ def test_bad_service_farmguardian(
 def test_farmguardian_of_a_missing_farm(client: TestClient) -> None:
     response = client.put(url("/farms/nope/fg"), json={"service": "web", "fgenabled": "true"})
     expect(response, 404, error(FG, "The farmname nope does not exist."))
+
+
+def test_stick_tables_use_the_local_peer(client: TestClient, settings: Settings) -> None:
+    create_http(client)
+    add_service(client, "www", "web")
+    assert "peers" not in config(settings)  # no stick table, no peers section
+    response = client.put(url("/farms/www/services/web"), json={"persistence": "IP"})
+    assert response.status_code == 200, response.text
+    text = config(settings)
+    assert "    localpeer kernlb\n" in text
+    assert "\npeers kernlb\n    peer kernlb unix@/" in text
+    assert "    stick-table type ipv6 size 1m expire 120s peers kernlb\n" in text

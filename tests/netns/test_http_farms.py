@@ -504,3 +504,17 @@ def test_farmguardian_takes_a_dead_backend_out_and_brings_it_back(
     farm = wait_status(kernlb, ["up", "up"])
     assert farm["params"]["status"] == "up"
     assert {r.backend for r in many(topo, 20)} == {"b1", "b2"}
+
+
+def test_ip_persistence_survives_reloads(web: Topology, kernlb: KernlbServer) -> None:
+    http_farm(kernlb)
+    service(kernlb, "app", persistence="IP", ttl=300)
+    for name in ("b1", "b2", "b3"):
+        backend(kernlb, "app", name)
+    sticky = get(web).backend
+    assert sticky and all(r.backend == sticky for r in many(web, 9))
+    for contimeout in (11, 12, 13):  # each one a seamless reload (a new HAProxy worker)
+        kernlb.api.edit_farm("web", contimeout=contimeout)
+        stats = kernlb.api.request("GET", "/stats/farms/web").expect(200)
+        assert len(stats["sessions"]) == 1, stats  # the new worker learnt the old one's table
+        assert [r.backend for r in many(web, 9)] == [sticky] * 9
