@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.api.transport import protocol_with_header_timeout
     from app.main import create_app
-    from app.net.sysctl import enable_forwarding
+    from app.net.sysctl import disable_tcp_loose, enable_forwarding
     from app.tls import ensure_self_signed
 
     settings = _settings(args)
@@ -77,6 +77,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"kernlb: {exc}", file=sys.stderr)
         return 2
+    if settings.cluster and settings.cluster_sync_interface:
+        disable_tcp_loose()  # with the guard chain: conntrackd's commit window (cluster.md)
     uvicorn.run(
         app,
         http=protocol_with_header_timeout(settings.client_timeout),

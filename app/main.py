@@ -118,6 +118,8 @@ def create_app(
         neighbours=neighbours,
         # Large IPDS list loads go straight through nfnetlink (not for an injected fake).
         elements=ElementWriter() if nft is None else None,
+        # conntrackd's commit window (docs/cluster.md): invalid packets dropped, not reset.
+        drop_invalid=settings.cluster and bool(settings.cluster_sync_interface),
     )
     uow = UnitOfWork(
         session_factory=session_factory,

@@ -59,6 +59,9 @@ PERSIST_SET_SIZE = 262144
 
 # Base chain priorities: dstnat, srcnat.
 PRIO_DSTNAT = -100
+# The cluster guard: after conntrack (-200), before dstnat and routing (mangle, -150).
+PRIO_GUARD = -150
+GUARD_CHAIN = "cluster-guard"
 PRIO_SRCNAT = 100
 
 
@@ -184,10 +187,13 @@ def _dispatch_key(family: int, level: str) -> Json:
     return _payload(ip, "daddr")
 
 
-def render_skeleton(devices: frozenset[str] = frozenset(), *, ipds_on: bool = False) -> Fragment:
+def render_skeleton(
+    devices: frozenset[str] = frozenset(), *, ipds_on: bool = False, drop_invalid: bool = False
+) -> Fragment:
     """kernlb's fixed objects, plus one ingress chain per device used by a netdev farm, plus
-    the IPDS base chain and maps while some farm has IPDS rules (none: no per-packet cost)."""
-    inet = _render_inet_skeleton(ipds_on)
+    the IPDS base chain and maps while some farm has IPDS rules (none: no per-packet cost),
+    plus (`drop_invalid`, cluster nodes with conntrackd) the guard chain."""
+    inet = _render_inet_skeleton(ipds_on, drop_invalid)
     netdev = _render_netdev_skeleton(devices)
     return Fragment(
         chains={**inet.chains, **netdev.chains},
@@ -269,7 +275,7 @@ def _slot_statements() -> tuple[Json, ...]:
     return (_set_ct_mark({"map": {"key": _meta("mark"), "data": "@slots"}}), _set_meta_mark(0))
 
 
-def _render_inet_skeleton(ipds_on: bool) -> Fragment:
+def _render_inet_skeleton(ipds_on: bool, drop_invalid: bool = False) -> Fragment:
     """The NAT-mode skeleton: everything runs in the nat hooks.
 
     A nat base chain sees only the first packet of a connection (conntrack keeps the
@@ -373,6 +379,24 @@ def _render_inet_skeleton(ipds_on: bool) -> Fragment:
                 policy="accept",
             ),
             tuple(ipds_rules),
+        )
+    if drop_invalid:
+        # A cluster node with conntrackd runs with nf_conntrack_tcp_loose=0: a mid-stream
+        # packet with no conntrack entry is invalid instead of a new connection (which would be
+        # scheduled afresh, maybe to another backend).  Such packets reach a new master in the
+        # milliseconds between keepalived raising the VIP and the notify hook committing the
+        # peer's connections (ha-notes §5.5): dropped here, they are retransmitted once the
+        # entries are in; let through, the un-NATed packet would hit the local VIP (a reset).
+        chains[GUARD_CHAIN] = Chain(
+            _chain_decl(
+                GUARD_CHAIN, type="filter", hook="prerouting", prio=PRIO_GUARD, policy="accept"
+            ),
+            (
+                (
+                    {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "invalid"}},
+                    {"drop": None},
+                ),
+            ),
         )
     return _qualify(Fragment(chains=chains, sets=sets, elements={}), FAMILY)
 
@@ -698,9 +722,13 @@ def netdev_devices(farms: Iterable[FarmSpec]) -> frozenset[str]:
     return frozenset(f.device for f in farms if f.running and f.stateless and f.device)
 
 
-def render(farms: list[FarmSpec], lists: Iterable[ListSpec] = ()) -> Ruleset:
+def render(
+    farms: list[FarmSpec], lists: Iterable[ListSpec] = (), *, drop_invalid: bool = False
+) -> Ruleset:
     return Ruleset(
-        skeleton=render_skeleton(netdev_devices(farms), ipds_on=ipds_on(farms)),
+        skeleton=render_skeleton(
+            netdev_devices(farms), ipds_on=ipds_on(farms), drop_invalid=drop_invalid
+        ),
         farms={farm.id: render_farm(farm) for farm in sorted(farms, key=lambda f: f.id)},
         lists={spec.id: render_list(spec) for spec in sorted(lists, key=lambda s: s.id)},
     )

@@ -110,10 +110,13 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
         neighbours: NeighbourBook | None = None,
         elements: ElementWriter | None = None,
+        drop_invalid: bool = False,
     ) -> None:
         self.adapter = adapter
         # Large IPDS list loads go through nfnetlink (None: everything through the adapter).
         self.elements = elements
+        # Cluster nodes with conntrackd: the guard chain (render.GUARD_CHAIN) in the skeleton.
+        self.drop_invalid = drop_invalid
         self.neighbours = neighbours
         self.session_factory = session_factory
         self.clock = clock
@@ -309,7 +312,7 @@ class Reconciler:
             self._specs.values()
         ):
             return self._applied.skeleton
-        return render_skeleton(devices, ipds_on=with_ipds)
+        return render_skeleton(devices, ipds_on=with_ipds, drop_invalid=self.drop_invalid)
 
     def needs_load(self) -> bool:
         return bool(self._load_farms)
@@ -426,7 +429,7 @@ class Reconciler:
             farms = self._observe(
                 self._with_shapes(_with_ipds(all_farm_specs(session), farm_ipds(session)), shapes)
             )
-            ruleset = render(farms, list_specs)
+            ruleset = render(farms, list_specs, drop_invalid=self.drop_invalid)
             listed_at = self.adapter.generation()
             kernel = self.adapter.summary()
             # The sync batch rewrites every chain and static map: after it the kernel holds
@@ -501,7 +504,7 @@ class Reconciler:
             farms = self._with_shapes(
                 _with_ipds(all_farm_specs(session), farm_ipds(session)), shapes
             )
-            return render(farms, list_specs)
+            return render(farms, list_specs, drop_invalid=self.drop_invalid)
 
     def apply_batch(self, batch: list[dict[str, object]]) -> None:
         """Apply one batch as the reconciler does (for tools and benchmarks)."""

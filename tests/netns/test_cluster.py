@@ -355,3 +355,72 @@ def test_kernlb_serve_refuses_to_start_and_names_the_problem(
         assert sh(ns_exec(ns, "nft", "list", "tables")).stdout.strip() == ""
     finally:
         netns.close()
+
+
+def link_address(ns: str, device: str) -> str:
+    return sh(ns_exec(ns, "cat", f"/sys/class/net/{device}/address")).stdout.strip()
+
+
+def test_a_packet_before_the_commit_is_dropped_and_retransmitted_not_rescheduled(
+    lab: ClusterLab,
+) -> None:
+    """conntrackd's commit window (ha-notes §5.5), made wide on purpose: the VIP moves to lb2
+    by hand and a held connection sends before lb2 commits the synced connections. With
+    nf_conntrack_tcp_loose=0 and kernlb's guard chain the packet is dropped (not scheduled
+    afresh, not reset by the local VIP); the client's retransmission after the commit goes
+    through to the same backend."""
+    lb1, lb2 = lab.start_node("lb1", daemons=False), lab.start_node("lb2", daemons=False)
+    lb1.start_conntrackd()
+    lb2.start_conntrackd()
+    for node in (lb1, lb2):
+        loose = sh(ns_exec(node.ns, "sysctl", "-n", "net.netfilter.nf_conntrack_tcp_loose"))
+        assert loose.stdout.strip() == "0"
+    sh(ns_exec(lb1.ns, "ip", "addr", "add", f"{VIP}/32", "dev", "f0"))
+    sh(ns_exec(lb1.ns, "ip", "addr", "add", f"{GATEWAY}/24", "dev", "b0"))
+    lb1.server.api.setup_farm(
+        "web", vip=VIP, vport="80", backends={"b1": {}, "b2": {}}, backend_ips=BACKENDS,
+        nattype="dnat",
+    )  # fmt: skip
+    converge(lab)
+    assert "cluster-guard" in sh(ns_exec(lb2.ns, "nft", "list", "table", "inet", "kernlb")).stdout
+    assert lab.client_exec is not None
+    held = lab.client_exec.run(HeldConnection.open, VIP, 80, source=CLIENT_SOURCES[0])
+    try:
+        lab.client_exec.run(held.exchange)
+        time.sleep(0.5)  # in lb2's external cache within milliseconds (ha-notes §4)
+
+        # The VIP and the gateway move to lb2, and the neighbours follow, but nothing commits.
+        sh(ns_exec(lb1.ns, "ip", "addr", "del", f"{VIP}/32", "dev", "f0"))
+        sh(ns_exec(lb1.ns, "ip", "addr", "del", f"{GATEWAY}/24", "dev", "b0"))
+        sh(ns_exec(lb2.ns, "ip", "addr", "add", f"{VIP}/32", "dev", "f0"))
+        sh(ns_exec(lb2.ns, "ip", "addr", "add", f"{GATEWAY}/24", "dev", "b0"))
+        sh(ns_exec(lab.ns("cli"), "ip", "neigh", "replace", VIP, "lladdr",
+                   link_address(lb2.ns, "f0"), "dev", "c0"))  # fmt: skip
+        for backend in BACKENDS:
+            sh(ns_exec(lab.ns(backend), "ip", "neigh", "replace", GATEWAY, "lladdr",
+                       link_address(lb2.ns, "b0"), "dev", "eth0"))  # fmt: skip
+
+        def send_and_listen(timeout: float) -> bytes | str:
+            held.sock.sendall(b"inside the window\n")
+            held.sock.settimeout(timeout)
+            try:
+                return held.sock.recv(4096)
+            except TimeoutError:
+                return "no answer"
+
+        before_commit = lab.client_exec.run(send_and_listen, 1.5)
+        assert before_commit == "no answer"  # neither an echo (rescheduled) nor a reset
+
+        sh(ns_exec(lb2.ns, "sh", str(lb2.state_dir / "kernlb-notify.sh"), "MASTER"))
+
+        def retransmitted() -> bytes:
+            held.sock.settimeout(10)
+            return held.sock.recv(4096)
+
+        assert lab.client_exec.run(retransmitted) == b"inside the window\n"
+        lab.client_exec.run(held.exchange)  # the same connection, the same backend
+        entries = sh(ns_exec(lb2.ns, "conntrack", "-L", "-p", "tcp", "--orig-dst", VIP),
+                     check=False).stdout  # fmt: skip
+        assert f"src={BACKENDS[held.hello.backend]}" in entries, entries
+    finally:
+        held.close()

@@ -139,3 +139,22 @@ def test_interfaces_without_addresses_get_no_instance() -> None:
     node = VrrpNode(name="lb1", priority=150, interface="f0")
     assert "vrrp_instance" not in keepalived.render(node, [])
     assert "vrrp_instance KERNLB_f0" in keepalived.render(node, [("198.18.20.1", "f0")])
+
+
+def test_cluster_nodes_with_conntrackd_drop_invalid_packets_before_nat() -> None:
+    """The commit window (docs/cluster.md): a guard chain after conntrack, before dstnat."""
+    from app.nft.render import PRIO_DSTNAT, render_skeleton
+
+    plain = render_skeleton()
+    guarded = render_skeleton(drop_invalid=True)
+    assert set(guarded.chains) - set(plain.chains) == {"inet/cluster-guard"}
+    chain = guarded.chains["inet/cluster-guard"]
+    assert chain.decl["hook"] == "prerouting" and chain.decl["type"] == "filter"
+    assert -200 < chain.decl["prio"] < PRIO_DSTNAT  # conntrack has classified the packet
+    assert chain.decl["policy"] == "accept"
+    assert chain.rules == (
+        (
+            {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "invalid"}},
+            {"drop": None},
+        ),
+    )
