@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,15 +31,16 @@ from app.db.repositories import all_farm_specs, farm_spec
 from app.domain.ipds import IpdsSpec, prefix_of
 from app.domain.model import FarmSpec
 from app.domain.rules import needs_load
-from app.domain.ruleset import FAMILY, TABLE, conns_set_name, qualified
+from app.domain.ruleset import FAMILY, TABLE, conns_set_name, qualified, split_name
 from app.errors import KernelRejected
 from app.net.neighbours import NeighbourBook
 from app.nft.adapter import NftAdapter, NftError, summarise_listing
 from app.nft.bulk import BulkSplit, apply_in_steps, split_bulk
 from app.nft.content import content_drift, expected_content, kernel_content
-from app.nft.diff import diff, drift, expected_summary, sync
+from app.nft.diff import _merged, diff, drift, expected_summary, sync
 from app.nft.ipds import list_set_decl, list_set_name
-from app.nft.netlink_elements import ElementError, ElementOp, ElementWriter
+from app.nft.netlink_dump import NetlinkDumper, missing_elements
+from app.nft.netlink_elements import ElementError, ElementOp, ElementWriter, address
 from app.nft.render import (
     Fragment,
     ListFragment,
@@ -55,8 +57,11 @@ from app.nft.render import (
 
 log = logging.getLogger(__name__)
 
-# Above this many IPDS list sources the periodic drift check is skipped (see check_drift).
-DRIFT_CHECK_MAX_LIST_SOURCES = 50_000
+# Above this many IPDS list sources the drift check reads the kernel over netlink instead of
+# listing it through libnftables (which reads every element: tens of seconds per 1,000,000).
+LARGE_LIST_SOURCES = 50_000
+# List elements looked up one by one per such comparison (a full read-back is quadratic).
+DRIFT_SAMPLE = 1_000
 
 
 @dataclass
@@ -117,6 +122,9 @@ class Reconciler:
         self.elements = elements
         # Cluster nodes with conntrackd: the guard chain (render.GUARD_CHAIN) in the skeleton.
         self.drop_invalid = drop_invalid
+        # With a real kernel (elements given): reads kernlb's tables over netlink for drift
+        # checks beside large lists.
+        self.dumper = NetlinkDumper() if elements is not None else None
         self.neighbours = neighbours
         self.session_factory = session_factory
         self.clock = clock
@@ -131,7 +139,9 @@ class Reconciler:
         self._load_farms: set[int] = set()
         self._l2_farms: set[int] = set()
         self._unreachable: frozenset[int] = frozenset()  # marks of backends unreachable at L2
-        self._drift_skipped = False
+        # Large lists: (generation, digest of every chain's rules and every static set's
+        # elements) read at a generation kernlb wrote itself; compared after anyone else's.
+        self._snapshot: tuple[int | None, dict[str, str]] | None = None
         # Ruleset generation after kernlb's last commit; `_foreign` says someone else may
         # have committed since (or it cannot be known): the next drift check compares.
         self._generation: int | None = None
@@ -459,23 +469,18 @@ class Reconciler:
                 return []
             self.stats.drift_checks += 1
             current = self.adapter.generation()
-            if current is not None and current == self._generation and not self._foreign:
-                return []  # nobody else committed since kernlb's last batch
+            unchanged = current is not None and current == self._generation and not self._foreign
             sources = sum(
                 len(m) for lst in self._applied.lists.values() for m in lst.members.values()
             )
-            if sources > DRIFT_CHECK_MAX_LIST_SOURCES:
-                # libnftables 1.0.6 lists every set element to list a table: with large IPDS
-                # lists one comparison takes tens of seconds under the apply lock.  Skip it.
-                if not self._drift_skipped:
-                    log.warning(
-                        "drift comparison skipped: IPDS lists hold %d sources (> %d)",
-                        sources,
-                        DRIFT_CHECK_MAX_LIST_SOURCES,
-                    )
-                self._drift_skipped = True
+            if sources > LARGE_LIST_SOURCES:
+                if self.dumper is not None:
+                    return self._check_drift_over_netlink(current, unchanged=unchanged)
+                if not unchanged:
+                    log.warning("drift comparison skipped: IPDS lists hold %d sources", sources)
                 return []
-            self._drift_skipped = False
+            if unchanged:
+                return []  # nobody else committed since kernlb's last batch
             self.stats.drift_comparisons += 1
             problems = self.differences(self._applied, self.adapter.listing())
             if problems:
@@ -489,6 +494,66 @@ class Reconciler:
             else:
                 self._generation, self._foreign = current, current is None
             return problems
+
+    def _check_drift_over_netlink(self, current: int | None, *, unchanged: bool) -> list[str]:
+        """The drift check beside large IPDS lists, without libnftables' listing.
+
+        Structure (chains, rule counts, sets, maps, objects, element counts of static maps)
+        against what kernlb applied; the content of rules and static maps against a digest
+        read at a generation kernlb wrote itself; each list set by looking up a random
+        sample of its sources (a full read-back costs tens of seconds per 1,000,000).
+        """
+        assert self._applied is not None and self.dumper is not None
+        lists = {
+            name: members
+            for lst in self._applied.lists.values()
+            for name, members in lst.members.items()
+        }
+        static = [
+            name
+            for name, decl in _merged(self._applied).sets.items()
+            if decl.kind in ("set", "map") and not decl.dynamic
+        ]
+        if unchanged:
+            if self._snapshot is None or self._snapshot[0] != current:
+                self._snapshot = (current, self.dumper.dump(static).content_digest())
+            return []
+        self.stats.drift_comparisons += 1
+        dump = self.dumper.dump(static)
+        expected = expected_summary(self._applied)
+        for name in lists:  # list set elements are sampled below, not counted
+            if name in expected.sets:
+                expected.sets[name] = dataclasses.replace(expected.sets[name], elements=0)
+        problems = drift(expected, dump.summary())
+        digest = dump.content_digest()
+        if self._snapshot is not None:
+            before = self._snapshot[1]
+            problems += [
+                f"{what} changed"
+                for what in sorted(before.keys() & digest.keys())
+                if before[what] != digest[what]
+            ]
+        for name, members in sorted(lists.items()):
+            if name not in dump.sets:
+                continue  # reported as missing
+            family, bare = split_name(name)
+            sample = random.sample(list(members), min(DRIFT_SAMPLE, len(members)))
+            absent = missing_elements(family, bare, [address(text) for text in sample])
+            if absent:
+                problems.append(f"set {name} lacks {absent} of {len(sample)} sampled sources")
+        if problems:
+            log.warning(
+                "nftables drift (%d difference(s)), repairing from the database: %s",
+                len(problems),
+                "; ".join(problems),
+            )
+            self.stats.repairs += 1
+            self._snapshot = None
+            self.full_sync()
+        else:
+            self._generation, self._foreign = current, current is None
+            self._snapshot = (current, digest)
+        return problems
 
     @staticmethod
     def differences(expected: Ruleset, listing: list[dict[str, object]]) -> list[str]:
