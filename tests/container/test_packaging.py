@@ -14,6 +14,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UNIT = REPO_ROOT / "packaging" / "kernlb.service"
+CLUSTER_DROP_IN = REPO_ROOT / "packaging" / "kernlb-cluster.conf"
 COMPOSE = REPO_ROOT / "docker" / "compose.yaml"
 
 
@@ -77,9 +78,9 @@ def test_wheel_holds_the_app_and_the_migrations(tmp_path: Path) -> None:
     assert "kernlb = app.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
-def unit_directives() -> dict[str, list[str]]:
+def unit_directives(path: Path = UNIT) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for line in UNIT.read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line and not line.startswith(("#", "[")) and "=" in line:
             key, _, value = line.partition("=")
             found.setdefault(key, []).append(value)
@@ -113,6 +114,38 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "kernlb.service" not in proc.stderr, proc.stderr
+
+
+def test_cluster_drop_in_runs_as_root_with_cap_kill_and_nothing_more() -> None:
+    """keepalived's script security refuses hooks a non-root user could rewrite, and kernlb
+    SIGHUPs keepalived: on a cluster node kernlb runs as root with the network capabilities and
+    CAP_KILL, the rest of kernlb.service's confinement unchanged."""
+    base, drop_in = unit_directives(), unit_directives(CLUSTER_DROP_IN)
+    assert drop_in["DynamicUser"] == ["no"] and drop_in["User"] == ["root"]
+    caps = set(base["CapabilityBoundingSet"][0].split()) | {"CAP_KILL"}
+    assert set(drop_in["CapabilityBoundingSet"][0].split()) == caps
+    assert set(drop_in["AmbientCapabilities"][0].split()) == caps
+    assert set(drop_in["ReadWritePaths"][0].split()) == {"-/etc/keepalived", "-/etc/conntrackd"}
+    overridden = set(drop_in) - {"ReadWritePaths"}
+    assert overridden == {
+        "DynamicUser", "User", "Group", "CapabilityBoundingSet", "AmbientCapabilities"
+    }  # fmt: skip
+    assert base["ProtectSystem"] == ["strict"] and base["NoNewPrivileges"] == ["yes"]
+
+
+def test_unit_with_the_cluster_drop_in_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze, kernlb = shutil.which("systemd-analyze"), shutil.which("kernlb")
+    if analyze is None or kernlb is None:
+        pytest.skip("needs systemd-analyze and an installed kernlb")
+    unit = tmp_path / "kernlb.service"
+    unit.write_text(UNIT.read_text().replace("/opt/kernlb/bin/kernlb", kernlb))
+    (tmp_path / "kernlb.service.d").mkdir()
+    (tmp_path / "kernlb.service.d" / "cluster.conf").write_text(CLUSTER_DROP_IN.read_text())
+    proc = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "kernlb.service" not in proc.stderr, proc.stderr  # the drop-in's path included
 
 
 def test_compose_runs_on_the_host_network_with_network_capabilities_only() -> None:
