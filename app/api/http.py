@@ -23,6 +23,11 @@ class ZapiResponse(JSONResponse):
         return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
 
 
+def succeeded(description: str, message: str, **extra: Any) -> dict[str, Any]:
+    """ZAPI's plain success answer: `{"description", "success": "true", "message"}` (+ extra)."""
+    return {"description": description, "success": "true", "message": message, **extra}
+
+
 def zapi_path(path: str) -> str:
     """The part of a URL path after the ZAPI base (what the original saw as PATH_INFO)."""
     for base in (*BASE_PATHS, BASE_V40):

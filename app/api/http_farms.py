@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 
 from app.api.deps import BodyDep
 from app.api.docs import documented
-from app.api.http import ZapiResponse
+from app.api.http import ZapiResponse, succeeded
 from app.db.models import HttpBackend, HttpFarm, HttpService
 from app.errors import BadRequest, UnsupportedMediaType
 from app.haproxy.config import backend_name, server_name
@@ -160,6 +160,12 @@ def http_farm_stats(
     return {"description": "Get farm stats", "backends": backends, "sessions": sessions}
 
 
+def _backend_changed(
+    description: str, params: dict[str, Any], message: str, status: str
+) -> dict[str, Any]:
+    return {"description": description, "params": params, "message": message, "status": status}
+
+
 # -- services ------------------------------------------------------------------------------
 
 
@@ -205,11 +211,7 @@ def modify_service(name: str, service: str, body: BodyDep, farms: HttpFarmsDep) 
 def delete_service(name: str, service: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """Delete a service and its backends."""
     farms.delete_service(name, service)
-    return {
-        "description": "Delete service",
-        "success": "true",
-        "message": f"The service {service} in farm {name} has been deleted.",
-    }
+    return succeeded("Delete service", f"The service {service} in farm {name} has been deleted.")
 
 
 # -- service backends ----------------------------------------------------------------------
@@ -245,15 +247,8 @@ def create_service_backend(
 ) -> ZapiResponse:
     """Add a backend to a service."""
     params, status = farms.add_backend(name, service, body)
-    return ZapiResponse(
-        {
-            "description": "New service backend",
-            "params": params,
-            "message": "Added backend to service successfully",
-            "status": status,
-        },
-        201,
-    )
+    message = "Added backend to service successfully"
+    return ZapiResponse(_backend_changed("New service backend", params, message, status), 201)
 
 
 @router.put(
@@ -266,12 +261,7 @@ def modify_service_backend(
 ) -> dict[str, Any]:
     """Modify a service backend (address and weight changes apply without a reload)."""
     echo, status = farms.modify_backend(name, service, backend_id, body)
-    return {
-        "description": "Modify service backend",
-        "params": echo,
-        "message": "Backend modified",
-        "status": status,
-    }
+    return _backend_changed("Modify service backend", echo, "Backend modified", status)
 
 
 @router.delete(
@@ -284,12 +274,7 @@ def delete_service_backend(
 ) -> dict[str, Any]:
     """Delete a service backend (the ids after it shift down, as in Zevenet)."""
     status = farms.delete_backend(name, service, backend_id)
-    return {
-        "description": "Delete service backend",
-        "success": "true",
-        "message": "Backend removed",
-        "status": status,
-    }
+    return succeeded("Delete service backend", "Backend removed", status=status)
 
 
 @router.put(
@@ -347,11 +332,7 @@ async def upload_certificate(file: str, request: Request, farms: HttpFarmsDep) -
     if content_type not in PEM_TYPES:
         raise UnsupportedMediaType()
     farms.upload_certificate(file, await request.body())
-    return {
-        "description": "Upload PEM certificate",
-        "success": "true",
-        "message": "Certificate uploaded",
-    }
+    return succeeded("Upload PEM certificate", "Certificate uploaded")
 
 
 @router.delete(
@@ -362,11 +343,7 @@ async def upload_certificate(file: str, request: Request, farms: HttpFarmsDep) -
 def delete_certificate(file: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """Delete a certificate no farm uses."""
     farms.delete_certificate(file)
-    return {
-        "description": "Delete certificate",
-        "success": "true",
-        "message": f"The Certificate {file} has been deleted.",
-    }
+    return succeeded("Delete certificate", f"The Certificate {file} has been deleted.")
 
 
 @router.post(
@@ -377,11 +354,8 @@ def delete_certificate(file: str, farms: HttpFarmsDep) -> dict[str, Any]:
 def add_farm_certificate(name: str, body: BodyDep, farms: HttpFarmsDep) -> dict[str, Any]:
     """Add a certificate to an https farm's SNI list (applied at once, by a seamless reload)."""
     file = farms.add_farm_certificate(name, body)
-    return {
-        "description": "Add certificate",
-        "success": "true",
-        "message": f"The certificate {file} has been added to the SNI list of farm {name}.",
-    }
+    message = f"The certificate {file} has been added to the SNI list of farm {name}."
+    return succeeded("Add certificate", message)
 
 
 @router.delete(
@@ -392,8 +366,4 @@ def add_farm_certificate(name: str, body: BodyDep, farms: HttpFarmsDep) -> dict[
 def delete_farm_certificate(name: str, file: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """Remove a certificate from an https farm's SNI list."""
     farms.delete_farm_certificate(name, file)
-    return {
-        "description": "Delete farm certificate",
-        "success": "true",
-        "message": f"The Certificate {file} has been deleted.",
-    }
+    return succeeded("Delete farm certificate", f"The Certificate {file} has been deleted.")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from app.schemas import http as schema
 from app.schemas.requests import FarmGuardianUpdate
 from app.services.http_health import service_check, service_health
 from app.services.uow import UnitOfWork, Work
+from app.tls import self_signed
 
 DEFAULT_CERTIFICATE = "zencert.pem"
 FG_DESCRIPTION = "Modify farm guardian"
@@ -238,17 +239,7 @@ class HttpFarmService:
                 if value is not None:
                     setattr(farm, key, value)
                     echo[key] = value
-            for key in (
-                "rewritelocation",
-                "httpverb",
-                "error414",
-                "error500",
-                "error501",
-                "error503",
-            ):
-                value = getattr(update, key)
-                if value is not None:
-                    setattr(farm, key, value)
+            _copy_given(update, farm, FARM_TEXT_FIELDS)
             if update.listener is not None:
                 farm.listener = update.listener
                 if farm.listener == "https" and not farm.certificates:
@@ -387,17 +378,7 @@ class HttpFarmService:
             service = self._service(
                 farm, service_name, description, "Could not find the requested service."
             )
-            for key in (
-                "vhost",
-                "urlp",
-                "redirect",
-                "persistence",
-                "leastresp",
-                "httpsb",
-            ):
-                value = getattr(update, key)
-                if value is not None:
-                    setattr(service, key, value)
+            _copy_given(update, service, SERVICE_FIELDS)
             if update.redirecttype:
                 service.redirecttype = update.redirecttype
             elif update.redirecttype == "" and update.redirect:
@@ -712,6 +693,18 @@ class HttpFarmService:
             work.session.delete(cert)
 
 
+FARM_TEXT_FIELDS = ("rewritelocation", "httpverb", "error414", "error500", "error501", "error503")
+SERVICE_FIELDS = ("vhost", "urlp", "redirect", "persistence", "leastresp", "httpsb")
+
+
+def _copy_given(update: object, target: object, keys: tuple[str, ...]) -> None:
+    """The fields the request set (not None) onto the row."""
+    for key in keys:
+        value = getattr(update, key)
+        if value is not None:
+            setattr(target, key, value)
+
+
 def certlist(farm: HttpFarm) -> list[dict[str, Any]]:
     return [{"file": c.cert_name, "id": i + 1} for i, c in enumerate(farm.certificates)]
 
@@ -765,24 +758,5 @@ def certificate_info(cert: Certificate) -> dict[str, str]:
 
 
 def _self_signed_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kernlb")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
-    return (
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    ).decode()
+    cert_pem, key_pem = self_signed("kernlb", valid_from=datetime.timedelta(days=1))
+    return (cert_pem + key_pem).decode()

@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from app.settings import Settings
+from app.tls import self_signed
 
 from .builders import VIP, TestClient, create_farm, error, expect, url
 
+TWO_DAYS = datetime.timedelta(days=2)
 pytestmark = pytest.mark.skipif(
     not Path("/usr/sbin/haproxy").exists(), reason="haproxy is not installed"
 )
@@ -24,25 +22,8 @@ pytestmark = pytest.mark.skipif(
 
 def make_pem(cn: str = "www.example.com") -> tuple[str, str]:
     """A throw-away self-signed certificate: (certificate PEM, key PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+    cert, key = self_signed(cn, valid_from=datetime.timedelta(hours=1), valid_for=TWO_DAYS)
+    return cert.decode(), key.decode()
 
 
 def create_http(client: TestClient, name: str = "www", vport: Any = 80) -> None:
