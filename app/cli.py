@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -51,7 +52,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.api.transport import protocol_with_header_timeout
+    from app.api.transport import QuietServer, protocol_with_header_timeout
     from app.main import create_app
     from app.net.sysctl import disable_tcp_loose, enable_forwarding
     from app.tls import ensure_self_signed
@@ -79,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if settings.cluster and settings.cluster_sync_interface:
         disable_tcp_loose()  # with the guard chain: conntrackd's commit window (cluster.md)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         http=protocol_with_header_timeout(settings.client_timeout),
         host=settings.host,
@@ -89,6 +90,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         **ssl,
     )
+    server = QuietServer(config)  # uvicorn.run, minus nine wake-ups a second
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        return 3  # uvicorn's STARTUP_FAILURE: the port, TLS files or the start-up sync failed
     return 0
 
 

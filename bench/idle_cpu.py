@@ -85,23 +85,30 @@ def sample(pid: int) -> Sample:
     return Sample(total, threads)
 
 
-def add_needy_farms(db: Path, n: int) -> list[str]:
-    """Turn three of the N farms into farms that need periodic work (leastconn, max_conns,
+NEEDY = {
+    "leastconn": ("UPDATE farm SET algorithm = 'leastconn' WHERE id = 1", "farm 1 leastconn"),
+    "max_conns": ("UPDATE backend SET max_conns = 100 WHERE farm_id = 2", "farm 2 max_conns 100"),
+    "fg": (
+        "UPDATE farm SET fg_enabled = 1, fg_timecheck = 5, "
+        "fg_script = 'check_tcp -H HOST -p PORT' WHERE id = 3",
+        "farm 3 farmguardian check_tcp every 5 s",
+    ),
+}
+
+
+def add_needy_farms(db: Path, n: int, kinds: list[str]) -> list[str]:
+    """Turn some of the N farms into farms that need periodic work (leastconn, max_conns,
     farmguardian); returns their descriptions."""
     if n < 3:
         return []
     con = sqlite3.connect(db)
     try:
-        con.execute("UPDATE farm SET algorithm = 'leastconn' WHERE id = 1")
-        con.execute("UPDATE backend SET max_conns = 100 WHERE farm_id = 2")
-        con.execute(
-            "UPDATE farm SET fg_enabled = 1, fg_timecheck = 5, fg_script = 'check_tcp -H HOST "
-            "-p PORT' WHERE id = 3"
-        )
+        for kind in kinds:
+            con.execute(NEEDY[kind][0])
         con.commit()
     finally:
         con.close()
-    return ["farm 1 leastconn", "farm 2 max_conns 100", "farm 3 farmguardian every 5 s"]
+    return [NEEDY[kind][1] for kind in kinds]
 
 
 @dataclass
@@ -125,7 +132,7 @@ def measure(res: Any, work: Path, n: int, args: argparse.Namespace, log: Any) ->
     state.mkdir(exist_ok=True)
     controlplane.populate_kernlb(db, n)
     if args.mix:
-        result.notes = add_needy_farms(db, n)
+        result.notes = add_needy_farms(db, n, args.mix.split(","))
     ns = res.new_ns("i")
     client = res.executor(ns)
     try:
@@ -214,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--mix",
-        action="store_true",
-        help="make 3 of the farms leastconn / max_conns / farmguardian",
+        nargs="?",
+        const="leastconn,max_conns,fg",
+        help="make some farms need periodic work: leastconn,max_conns,fg (all when no value)",
     )
     parser.add_argument("--load-timeout", type=float, default=300.0, help="start-up limit (300)")
     parser.add_argument("--workdir", type=Path, help="keep databases and server logs here")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 from app.net.conntrack import ConnectionCounter
 from app.reconcile.reconciler import Reconciler
@@ -30,9 +31,49 @@ async def resync_forever(reconciler: Reconciler, interval: float) -> None:
             log.exception("periodic reconcile failed")
 
 
+# A load sample equal to the previous one doubles the wait before the next, up to this many
+# intervals; a sample that differs, a changed set of marks, or a change in the number of
+# conntrack entries of the namespace (read for free) samples again at the next interval.
+MAX_LOAD_BACKOFF = 8
+
+
+@dataclass
+class LoadSchedule:
+    """When the load loop reads conntrack (each read walks the kernel's whole conntrack hash:
+    milliseconds of system time, whatever the filter)."""
+
+    interval: float
+    _due: float = 0.0
+    _same: int = 0
+    _marks: frozenset[int] | None = None
+    _entries: int | None = None
+    _active: dict[int, int] | None = None
+
+    def due(self, now: float, marks: frozenset[int], entries: int | None) -> bool:
+        return (
+            self._active is None
+            or marks != self._marks
+            or entries is None
+            or entries != self._entries
+            or now >= self._due
+        )
+
+    def sampled(
+        self, now: float, marks: frozenset[int], entries: int | None, active: dict[int, int]
+    ) -> bool:
+        """Record a sample; True when it differs from the previous one."""
+        changed = active != self._active
+        self._same = 0 if changed else min(self._same + 1, MAX_LOAD_BACKOFF.bit_length() - 1)
+        self._due = now + self.interval * (2**self._same) - self.interval / 2
+        self._marks, self._entries, self._active = marks, entries, active
+        return changed
+
+
 async def follow_load(reconciler: Reconciler, counter: ConnectionCounter, interval: float) -> None:
     """Every `interval` seconds, while some farm needs it, re-read the per-backend load and
     the L2 reachability of dsr/stateless backends."""
+    schedule = LoadSchedule(interval)
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)
         if reconciler.needs_neighbours():
@@ -43,9 +84,15 @@ async def follow_load(reconciler: Reconciler, counter: ConnectionCounter, interv
         if not reconciler.needs_load():
             continue
         try:
+            marks = reconciler.load_marks()
+            entries = counter.table_size()
+            if not schedule.due(loop.time(), marks, entries):
+                continue
             # Only the backends of leastconn / max_conns farms, filtered in the kernel.
-            counts = await asyncio.to_thread(counter.count_by_mark, reconciler.load_marks())
+            counts = await asyncio.to_thread(counter.count_by_mark, marks)
             active = {mark: c.active for mark, c in counts.items()}
+            if not schedule.sampled(loop.time(), marks, entries, active):
+                continue  # what the ruleset was rendered from still holds
             changed = await asyncio.to_thread(reconciler.update_load, active)
             if changed:
                 log.debug("load changed the scheduling of %d farm(s)", changed)

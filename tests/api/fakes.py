@@ -35,6 +35,9 @@ class FakeCounter:
             if marks is None or mark in marks
         }
 
+    def table_size(self) -> int | None:
+        return None  # unknown: the load loop samples every interval
+
     def set(self, mark: int, *, established: int = 0, pending: int = 0) -> None:
         self.counts[mark] = MarkCounts(established, pending, established + pending)
 
