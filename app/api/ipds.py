@@ -10,7 +10,7 @@ from app.api.deps import BodyDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
 from app.schemas import ipds as schemas
-from app.services.ipds import IpdsService
+from app.services.ipds import BLACKLIST, DOS, IpdsService
 
 router = APIRouter(tags=["ipds"], default_response_class=ZapiResponse)
 
@@ -35,6 +35,12 @@ def _doc(
     return documented(success, status=status, body=body, errors=errors, texts=NOT_FOUND)
 
 
+def _done(answer: tuple[str, str]) -> dict[str, Any]:
+    """Zevenet's success answer without params: (description, message)."""
+    description, message = answer
+    return {"description": description, "success": "true", "message": message}
+
+
 # -- lists -------------------------------------------------------------------------------------
 
 
@@ -55,7 +61,7 @@ def list_lists(ipds: IpdsDep) -> dict[str, Any]:
 def create_list(body: BodyDep, ipds: IpdsDep) -> ZapiResponse:
     """Create a list: `policy` deny (blacklist) or allow (whitelist), `type` local."""
     params = ipds.create_list(body)
-    return ZapiResponse({"description": "Create a blacklist rule.", "params": params}, 201)
+    return ZapiResponse({"description": f"Post list {params['name']}", "params": params}, 201)
 
 
 @router.get(
@@ -75,7 +81,7 @@ def get_list(name: str, ipds: IpdsDep) -> dict[str, Any]:
 )
 def modify_list(name: str, body: BodyDep, ipds: IpdsDep) -> dict[str, Any]:
     """Change a list's policy, or replace all its sources at once (`sources`)."""
-    return {"description": f"Modify list {name}", "params": ipds.modify_list(name, body)}
+    return {"description": f"Modify list {name}.", "params": ipds.modify_list(name, body)}
 
 
 @router.delete(
@@ -84,11 +90,7 @@ def modify_list(name: str, body: BodyDep, ipds: IpdsDep) -> dict[str, Any]:
 def delete_list(name: str, ipds: IpdsDep) -> dict[str, Any]:
     """Delete a list that no farm uses."""
     ipds.delete_list(name)
-    return {
-        "description": f"Delete list {name}",
-        "success": "true",
-        "message": f"The list {name} has been deleted successfully.",
-    }
+    return _done((f"Delete list '{name}'", f"The list {name} has been deleted successful."))
 
 
 @router.get(
@@ -98,7 +100,7 @@ def delete_list(name: str, ipds: IpdsDep) -> dict[str, Any]:
 )
 def list_sources(name: str, ipds: IpdsDep) -> dict[str, Any]:
     """The sources of a list, with their ids."""
-    return {"description": f"Get the sources of the list {name}", "params": ipds.list_sources(name)}
+    return {"description": f"Get {name} sources", "params": ipds.list_sources(name)}
 
 
 @router.post(
@@ -112,8 +114,8 @@ def add_source(name: str, body: BodyDep, ipds: IpdsDep) -> ZapiResponse:
     params = ipds.add_source(name, body)
     return ZapiResponse(
         {
-            "description": "Post a source",
-            "message": f"Added {params['source']} to the list {name}.",
+            "description": f"Post source to {name}.",
+            "message": f"Added {params['source']} successful.",
             "params": params,
         },
         201,
@@ -127,12 +129,9 @@ def add_source(name: str, body: BodyDep, ipds: IpdsDep) -> ZapiResponse:
 )
 def delete_source(name: str, source_id: str, ipds: IpdsDep) -> dict[str, Any]:
     """Remove a source from a list by its id (one element change in the kernel)."""
-    text = ipds.delete_source(name, source_id)
-    return {
-        "description": "Delete a source",
-        "success": "true",
-        "message": f"Source {source_id} ({text}) has been deleted successfully.",
-    }
+    ipds.delete_source(name, source_id)
+    description = f"Delete source from the list {name}"
+    return _done((description, f"Source {source_id} has been deleted successful."))
 
 
 # -- DoS -----------------------------------------------------------------------------------------
@@ -145,13 +144,13 @@ def delete_source(name: str, source_id: str, ipds: IpdsDep) -> dict[str, Any]:
 )
 def dos_rule_types(ipds: IpdsDep) -> dict[str, Any]:
     """The DoS rules a farm can take."""
-    return {"description": "Get DoS rules", "params": ipds.dos_rules()}
+    return {"description": "List the possible DoS rules", "params": ipds.dos_rules()}
 
 
 @router.get("/ipds/dos", operation_id="listIpdsDos", **_doc(schemas.IpdsListResponse, errors=()))
 def list_dos(ipds: IpdsDep) -> dict[str, Any]:
     """List the DoS rules with their parameters."""
-    return {"description": "Get DoS settings.", "params": ipds.dos_list()}
+    return {"description": "List the DoS rules", "params": ipds.dos_list()}
 
 
 @router.post(
@@ -164,7 +163,7 @@ def create_dos(body: BodyDep, ipds: IpdsDep) -> ZapiResponse:
     """Create a DoS rule with Zevenet's default parameters."""
     params = ipds.create_dos(body)
     return ZapiResponse(
-        {"description": f"Create the DoS rule {params['name']}", "params": params}, 201
+        {"description": f"Create the DoS rule {params['rule']}", "params": params}, 201
     )
 
 
@@ -183,7 +182,8 @@ def get_dos(name: str, ipds: IpdsDep) -> dict[str, Any]:
 )
 def modify_dos(name: str, body: BodyDep, ipds: IpdsDep) -> dict[str, Any]:
     """Change a DoS rule's parameters (every farm using it follows in the same batch)."""
-    return {"description": f"Modify the DoS rule {name}", "params": ipds.modify_dos(name, body)}
+    params = ipds.modify_dos(name, body)
+    return {"description": f"Modify the DoS rule {name}", "success": "true", "params": params}
 
 
 @router.delete(
@@ -192,11 +192,7 @@ def modify_dos(name: str, body: BodyDep, ipds: IpdsDep) -> dict[str, Any]:
 def delete_dos(name: str, ipds: IpdsDep) -> dict[str, Any]:
     """Delete a DoS rule that no farm uses."""
     ipds.delete_dos(name)
-    return {
-        "description": f"Delete the DoS rule {name}",
-        "success": "true",
-        "message": f"The DoS rule {name} has been deleted successfully.",
-    }
+    return _done((f"Delete the DoS rule {name}", f"Deleted {name} successful."))
 
 
 # -- farms ---------------------------------------------------------------------------------------
@@ -218,15 +214,11 @@ def farm_ipds(farm: str, ipds: IpdsDep) -> dict[str, Any]:
 @router.post(
     "/farms/{farm}/ipds/blacklists",
     operation_id="attachIpdsList",
-    **_doc(schemas.IpdsMessageResponse, body=schemas.FarmRuleAttach),
+    **_doc(schemas.IpdsDeletedResponse, body=schemas.FarmRuleAttach),
 )
 def attach_list(farm: str, body: BodyDep, ipds: IpdsDep) -> dict[str, Any]:
     """Apply a list to a farm."""
-    name = ipds.attach_list(farm, body)
-    return {
-        "description": "Apply a rule to a farm",
-        "message": f"Blacklist rule {name} was applied successfully to the farm {farm}.",
-    }
+    return _done(ipds.attach(BLACKLIST, farm, body))
 
 
 @router.delete(
@@ -236,26 +228,17 @@ def attach_list(farm: str, body: BodyDep, ipds: IpdsDep) -> dict[str, Any]:
 )
 def detach_list(farm: str, name: str, ipds: IpdsDep) -> dict[str, Any]:
     """Remove a list from a farm."""
-    ipds.detach_list(farm, name)
-    return {
-        "description": "Delete a rule from a farm",
-        "success": "true",
-        "message": f"Blacklist rule {name} was removed successfully from the farm {farm}.",
-    }
+    return _done(ipds.detach(BLACKLIST, farm, name))
 
 
 @router.post(
     "/farms/{farm}/ipds/dos",
     operation_id="attachIpdsDos",
-    **_doc(schemas.IpdsMessageResponse, body=schemas.FarmRuleAttach),
+    **_doc(schemas.IpdsDeletedResponse, body=schemas.FarmRuleAttach),
 )
 def attach_dos(farm: str, body: BodyDep, ipds: IpdsDep) -> dict[str, Any]:
     """Apply a DoS rule to a farm."""
-    name = ipds.attach_dos(farm, body)
-    return {
-        "description": "Apply a rule to a farm",
-        "message": f"DoS rule {name} was applied successfully to the farm {farm}.",
-    }
+    return _done(ipds.attach(DOS, farm, body))
 
 
 @router.delete(
@@ -265,9 +248,4 @@ def attach_dos(farm: str, body: BodyDep, ipds: IpdsDep) -> dict[str, Any]:
 )
 def detach_dos(farm: str, name: str, ipds: IpdsDep) -> dict[str, Any]:
     """Remove a DoS rule from a farm."""
-    ipds.detach_dos(farm, name)
-    return {
-        "description": "Delete a rule from a farm",
-        "success": "true",
-        "message": f"DoS rule {name} was removed successfully from the farm {farm}.",
-    }
+    return _done(ipds.detach(DOS, farm, name))

@@ -34,10 +34,11 @@ DOS_DEFAULTS: dict[str, dict[str, int]] = {
     "limitfarmsec": {"limit": 1000, "limit_burst": 500},
 }
 DESCRIPTIONS: dict[str, str] = {
-    "bogustcpflags": "Drop TCP packets with bogus flag combinations (SYN+FIN, SYN+RST, ...)",
-    "limitconns": "Limit the established connections of each source address",
-    "limitrst": "Limit the TCP RST packets per second of each source address",
-    "limitsec": "Limit the new connections per second of each source address",
+    # Zevenet's own texts (GET /ipds/dos/rules).
+    "bogustcpflags": "Check bogus TCP flags.",
+    "limitconns": "Total connections limit per source IP.",
+    "limitrst": "Limit RST request per second.",
+    "limitsec": "Connection limit per second.",
     "limitfarmsec": "Limit the new connections per second of the whole farm (kernlb extension)",
 }
 

@@ -124,6 +124,29 @@ class KernelDump:
         return digests
 
 
+def _open(timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    sock.settimeout(timeout)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)  # SO_RCVBUFFORCE: large dumps
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
+    sock.setsockopt(270, 10, 1)  # NETLINK_CAP_ACK: errors do not echo the request
+    sock.bind((0, 0))
+    return sock
+
+
+def _messages(data: bytes) -> Iterator[tuple[int, int, int, int, int]]:
+    """(offset, length, type, flags, seq) of each netlink message of a datagram."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, flags, seq, _port = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size:
+            return
+        yield offset, length, kind, flags, seq
+        offset += (length + 3) & ~3
+
+
 class NetlinkDumper:
     """Reads kernlb's tables of the current network namespace."""
 
@@ -144,14 +167,8 @@ class NetlinkDumper:
 
     def _dump(self, wanted: set[str]) -> KernelDump:
         result = KernelDump()
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        sock = _open(self.timeout)
         try:
-            sock.settimeout(self.timeout)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)  # SO_RCVBUFFORCE
-            except OSError:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
-            sock.bind((0, 0))
             for family, attrs in self._request(sock, NFT_MSG_GETTABLE, 0, b""):
                 if _text(attrs.get(1, b"")) == TABLE:
                     result.tables.add(family)
@@ -229,11 +246,7 @@ class NetlinkDumper:
         interrupted = False
         while True:
             data = sock.recv(1 << 20)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, mtype, flags, _seq, _pid = _HEADER.unpack_from(data, offset)
-                if length < _HEADER.size:
-                    break
+            for offset, length, mtype, flags, _seq in _messages(data):
                 if flags & NLM_F_DUMP_INTR:
                     interrupted = True
                 if mtype == NLMSG_DONE:
@@ -247,7 +260,6 @@ class NetlinkDumper:
                 else:
                     reply_family = data[offset + _HEADER.size]
                     yield data[offset + _HEADER.size + 4 : offset + length], reply_family
-                offset += (length + 3) & ~3
 
 
 def _attr(kind: int, payload: bytes) -> bytes:
@@ -272,25 +284,14 @@ def missing_elements(
         messages.append(
             _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | 0x4, seq, 0) + body
         )
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    sock = _open(timeout)
     try:
-        sock.settimeout(timeout)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)  # SO_RCVBUFFORCE
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
-        sock.setsockopt(270, 10, 1)  # NETLINK_CAP_ACK: errors do not echo the request
-        sock.bind((0, 0))
         sock.send(b"".join(messages))
         pending = set(range(1, len(keys) + 1))
         absent = 0
         while pending:
             data = sock.recv(1 << 20)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, mtype, _flags, seq, _pid = _HEADER.unpack_from(data, offset)
-                if length < _HEADER.size:
-                    break
+            for offset, _length, mtype, _flags, seq in _messages(data):
                 if mtype == NLMSG_ERROR and seq in pending:
                     (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
                     pending.discard(seq)
@@ -298,7 +299,6 @@ def missing_elements(
                         absent += 1
                     elif code:
                         raise OSError(-code, f"nftables get element: {os.strerror(-code)}")
-                offset += (length + 3) & ~3
         return absent
     finally:
         sock.close()

@@ -26,7 +26,7 @@ from app.domain.ipds import (
     Source,
     parse_source,
 )
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest, NotFound, ZapiError
 from app.nft import ipds as nft_ipds
 from app.reconcile.uow import UnitOfWork, Work
 from app.schemas.ipds import (
@@ -68,6 +68,28 @@ def _source_row(list_id: int, zapi_id: int, source: Source) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RuleKind:
+    """What differs between applying a list and a DoS rule to a farm (Zevenet's texts)."""
+
+    label: str
+    model: type[Any]  # the attachment row's model (its key is (farm id, rule id))
+    link: Callable[[int, int], Any]
+    find: Callable[[Any, str, str], Any]
+    attach_description: Callable[[str, str], str]
+    detach_description: Callable[[str, str], str]
+    already: Callable[[str, str], str]
+    not_applied: Callable[[str, str], ZapiError]
+
+
+def _list_link(farm_id: int, list_id: int) -> IpdsFarmList:
+    return IpdsFarmList(farm_id=farm_id, list_id=list_id)
+
+
+def _dos_link(farm_id: int, dos_id: int) -> IpdsFarmDos:
+    return IpdsFarmDos(farm_id=farm_id, dos_id=dos_id)
+
+
 class IpdsService:
     def __init__(self, uow: UnitOfWork, counters: Callable[[], dict[str, tuple[int, int]]]) -> None:
         self.uow = uow
@@ -76,24 +98,24 @@ class IpdsService:
     # -- helpers ---------------------------------------------------------------------------
 
     @staticmethod
-    def _list(work_session: Any, name: str, description: str) -> IpdsList:
-        row = q.list_by_name(work_session, name)
+    def _list(session: Any, name: str, description: str, missing: str = "") -> IpdsList:
+        row = q.list_by_name(session, name)
         if row is None:
-            raise NotFound(f"The list {name} does not exist.", description=description)
+            raise NotFound(missing or f"{name} doesn't exist.", description=description)
         return row
 
     @staticmethod
-    def _dos(session: Any, name: str, description: str) -> IpdsDos:
+    def _dos(session: Any, name: str, description: str, missing: str = "") -> IpdsDos:
         row = q.dos_by_name(session, name)
         if row is None:
-            raise NotFound(f"The DoS rule {name} does not exist.", description=description)
+            raise NotFound(missing or f"{name} not found.", description=description)
         return row
 
     @staticmethod
     def _farm(session: Any, name: str, description: str) -> Farm:
         farm = repo.get_farm(session, name)
         if farm is None:
-            raise NotFound(f"The farmname {name} does not exist.", description=description)
+            raise NotFound(f"{name} doesn't exist.", description=description)
         return farm
 
     @staticmethod
@@ -142,16 +164,15 @@ class IpdsService:
     def get_list(self, name: str) -> dict[str, Any]:
         description = f"Get list {name}"
         with self.uow.read() as session:
-            return self._list_view(
-                session, self._list(session, name, description), with_sources=True
-            )
+            row = self._list(session, name, description, "Requested list doesn't exist.")
+            return self._list_view(session, row, with_sources=True)
 
     def create_list(self, body: dict[str, Any]) -> dict[str, Any]:
-        description = "Create a blacklist rule."
+        description = "Create a blacklist."
         data = parse(ListCreate, body, description=description)
         with self.uow.write(description) as work:
             if q.list_by_name(work.session, data.name) is not None:
-                raise BadRequest(f"A list named {data.name} already exists.")
+                raise BadRequest(f"A list already exists with name '{data.name}'.")
             row = IpdsList(name=data.name, type=data.type, policy=data.policy)
             work.session.add(row)
             work.session.flush()
@@ -159,7 +180,7 @@ class IpdsService:
             return self._list_view(work.session, row, with_sources=False)
 
     def modify_list(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        description = f"Modify list {name}"
+        description = f"Modify list {name}."
         data = parse(ListUpdate, body, description=description)
         parsed: list[Source] | None = None
         if data.sources is not None:
@@ -171,7 +192,7 @@ class IpdsService:
                     description=description,
                 )
         with self.uow.write(description) as work:
-            row = self._list(work.session, name, description)
+            row = self._list(work.session, name, description, f"The list '{name}' doesn't exist.")
             if data.policy is not None and data.policy != row.policy:
                 row.policy = data.policy
             if parsed is not None:
@@ -183,44 +204,43 @@ class IpdsService:
                     )
                 work.touch_list(row.id)
             work.session.flush()
-            return self._list_view(work.session, row, with_sources=False)
+            view = self._list_view(work.session, row, with_sources=False)
+            # Zevenet answers a change without the sources and the farms.
+            return {k: v for k, v in view.items() if k not in ("sources", "farms")}
 
     def delete_list(self, name: str) -> None:
-        description = f"Delete list {name}"
+        description = f"Delete list '{name}'"
         with self.uow.write(description) as work:
             row = self._list(work.session, name, description)
             farms = self._farm_names(work.session, q.farms_using_list(work.session, row.id))
             if farms:
-                raise BadRequest(
-                    f"The list {name} is applied to the farms {', '.join(farms)}; "
-                    "remove it from them first."
-                )
+                raise BadRequest("Delete this list from all farms before than delete it.")
             list_id = row.id
             work.session.delete(row)
             work.session.flush()
             work.touch_list(list_id)
 
     def list_sources(self, name: str) -> list[dict[str, Any]]:
-        description = f"Get the sources of the list {name}"
+        description = f"Get {name} sources"
         with self.uow.read() as session:
-            row = self._list(session, name, description)
+            row = self._list(session, name, description, "Requested list doesn't exist.")
             return [{"id": i, "source": s} for i, s in q.sources(session, row.id)]
 
     def add_source(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        description = "Post a source"
+        description = f"Post source to {name}."
         data = parse(SourceAdd, body, description=description)
         source = _bad_source(data.source, "source", description)
         with self.uow.write(description) as work:
             row = self._list(work.session, name, description)
             if q.source_by_text(work.session, row.id, source.text) is not None:
-                raise BadRequest(f"The source {source.text} already exists in the list {name}.")
+                raise BadRequest(f"{source.text} already exists in the list.")
             zapi_id = q.next_source_id(work.session, row.id)
             work.session.execute(insert(IpdsSource), [_source_row(row.id, zapi_id, source)])
             work.change_list(row.id, added={source.text}, removed=set())
             return {"id": zapi_id, "source": source.text}
 
     def delete_source(self, name: str, source_id: str) -> str:
-        description = "Delete a source"
+        description = f"Delete source from the list {name}"
         with self.uow.write(description) as work:
             row = self._list(work.session, name, description)
             found = (
@@ -229,7 +249,7 @@ class IpdsService:
                 else None
             )
             if found is None:
-                raise NotFound(f"The source {source_id} does not exist in the list {name}.")
+                raise NotFound(f"ID {source_id} doesn't exist in the list {name}.")
             text = found.source
             work.session.delete(found)
             work.session.flush()
@@ -250,11 +270,17 @@ class IpdsService:
 
     def get_dos(self, name: str) -> dict[str, Any]:
         with self.uow.read() as session:
-            return self._dos_view(session, self._dos(session, name, f"Get the DoS rule {name}"))
+            description = f"Get the DoS rule {name}"
+            row = self._dos(session, name, description, f"{name} doesn't exist.")
+            return self._dos_view(session, row)
 
     def create_dos(self, body: dict[str, Any]) -> dict[str, Any]:
-        description = "Create a DoS rule"
+        description = f"Create the DoS rule {body.get('rule', '')}"
         data = parse(DosCreate, body, description=description)
+        if data.name == "rules":
+            raise BadRequest(
+                "The name is not valid, it is a reserved word.", description=description
+            )
         if data.rule in SYSTEM_DOS_RULES:
             raise BadRequest(
                 f"The parameter rule has not a valid value: {data.rule} is a system rule; "
@@ -269,7 +295,7 @@ class IpdsService:
             )
         with self.uow.write(description) as work:
             if q.dos_by_name(work.session, data.name) is not None:
-                raise BadRequest(f"A DoS rule named {data.name} already exists.")
+                raise BadRequest(f"{data.name} already exists.")
             values: dict[str, int] = {
                 "limit": 0,
                 "limit_burst": 0,
@@ -288,7 +314,7 @@ class IpdsService:
         description = f"Modify the DoS rule {name}"
         data = parse(DosUpdate, body, description=description)
         with self.uow.write(description) as work:
-            row = self._dos(work.session, name, description)
+            row = self._dos(work.session, name, description, f"{name} not found")
             allowed = set(DOS_RULES[row.rule])
             if row.rule in METERED_RULES:
                 allowed |= {"meter_size", "overflow_limit"}
@@ -307,10 +333,7 @@ class IpdsService:
             row = self._dos(work.session, name, description)
             farms = self._farm_names(work.session, q.farms_using_dos(work.session, row.id))
             if farms:
-                raise BadRequest(
-                    f"The DoS rule {name} is applied to the farms {', '.join(farms)}; "
-                    "remove it from them first."
-                )
+                raise BadRequest("Error, disable this rule from all farms before than delete it.")
             work.session.delete(row)
 
     # -- farms -----------------------------------------------------------------------------
@@ -324,51 +347,32 @@ class IpdsService:
             )
         return farm
 
-    def attach_list(self, farm_name: str, body: dict[str, Any]) -> str:
-        description = "Apply a rule to a farm"
-        data = parse(FarmRuleAttach, body, description=description)
+    def attach(self, kind: RuleKind, farm_name: str, body: dict[str, Any]) -> tuple[str, str]:
+        """Apply a list or DoS rule to a farm: (description, message) of Zevenet's answer."""
+        data = parse(FarmRuleAttach, body, description="Apply a rule to a farm")
+        description = kind.attach_description(data.name, farm_name)
         with self.uow.write(description) as work:
             farm = self._attachable(work, farm_name, description)
-            row = self._list(work.session, data.name, description)
-            if work.session.get(IpdsFarmList, (farm.id, row.id)) is not None:
-                raise BadRequest(
-                    f"The list {data.name} is already applied to the farm {farm_name}."
-                )
-            work.session.add(IpdsFarmList(farm_id=farm.id, list_id=row.id))
-            return row.name
+            row = kind.find(work.session, data.name, description)
+            if work.session.get(kind.model, (farm.id, row.id)) is not None:
+                raise BadRequest(kind.already(data.name, farm_name))
+            work.session.add(kind.link(farm.id, row.id))
+        return (
+            description,
+            f"{kind.label} {data.name} was applied successful to the farm {farm_name}.",
+        )
 
-    def detach_list(self, farm_name: str, list_name: str) -> None:
-        description = "Delete a rule from a farm"
+    def detach(self, kind: RuleKind, farm_name: str, name: str) -> tuple[str, str]:
+        """Remove a list or DoS rule from a farm: (description, message)."""
+        description = kind.detach_description(name, farm_name)
         with self.uow.write(description) as work:
             farm = self._farm(work.session, farm_name, description)
-            row = self._list(work.session, list_name, description)
-            link = work.session.get(IpdsFarmList, (farm.id, row.id))
+            row = kind.find(work.session, name, description)
+            link = work.session.get(kind.model, (farm.id, row.id))
             if link is None:
-                raise NotFound(f"The list {list_name} is not applied to the farm {farm_name}.")
+                raise kind.not_applied(name, farm_name)
             work.session.delete(link)
-
-    def attach_dos(self, farm_name: str, body: dict[str, Any]) -> str:
-        description = "Apply a rule to a farm"
-        data = parse(FarmRuleAttach, body, description=description)
-        with self.uow.write(description) as work:
-            farm = self._attachable(work, farm_name, description)
-            row = self._dos(work.session, data.name, description)
-            if work.session.get(IpdsFarmDos, (farm.id, row.id)) is not None:
-                raise BadRequest(
-                    f"The DoS rule {data.name} is already applied to the farm {farm_name}."
-                )
-            work.session.add(IpdsFarmDos(farm_id=farm.id, dos_id=row.id))
-            return row.name
-
-    def detach_dos(self, farm_name: str, rule_name: str) -> None:
-        description = "Delete a rule from a farm"
-        with self.uow.write(description) as work:
-            farm = self._farm(work.session, farm_name, description)
-            row = self._dos(work.session, rule_name, description)
-            link = work.session.get(IpdsFarmDos, (farm.id, row.id))
-            if link is None:
-                raise NotFound(f"The DoS rule {rule_name} is not applied to the farm {farm_name}.")
-            work.session.delete(link)
+        return description, f"{kind.label} {name} was removed successful from the farm {farm_name}."
 
     def farm_rules(self, farm_name: str) -> dict[str, Any]:
         """The `ipds` object of GET /farms/NAME (Zevenet's getIPDSfarmsRules shape)."""
@@ -428,3 +432,25 @@ class IpdsService:
         with self.uow.read() as session:
             names = {f.id: f.name for f in repo.list_farms(session)}
         return {names[i]: v for i, v in by_id.items() if i in names}
+
+
+BLACKLIST = RuleKind(
+    label="Blacklist rule",
+    model=IpdsFarmList,
+    link=_list_link,
+    find=IpdsService._list,
+    attach_description=lambda _name, _farm: "Apply a rule to a farm",
+    detach_description=lambda _name, _farm: "Delete a rule from a farm",
+    already=lambda name, farm: f"{name} is already applied to {farm}.",
+    not_applied=lambda name, farm: NotFound(f"Not found a rule associated to {name} and {farm}."),
+)
+DOS = RuleKind(
+    label="DoS rule",
+    model=IpdsFarmDos,
+    link=_dos_link,
+    find=IpdsService._dos,
+    attach_description=lambda name, farm: f"Apply the DoS rule {name} to the farm {farm}",
+    detach_description=lambda name, farm: f"Unset the DoS rule {name} from the farm {farm}",
+    already=lambda _name, farm: f"This rule already is enabled in {farm}.",
+    not_applied=lambda _name, farm: BadRequest(f"This rule no is enabled in {farm}."),
+)

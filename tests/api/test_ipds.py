@@ -38,7 +38,7 @@ def _kernel(nft: FakeNftAdapter) -> JSON:
 def test_list_lifecycle_and_single_element_changes(client: TestClient, nft: FakeNftAdapter) -> None:
     created = _post(client, "/ipds/blacklists", {"name": "bad", "type": "local", "policy": "deny"})
     assert created == {
-        "description": "Create a blacklist rule.",
+        "description": "Post list bad",
         "params": {
             "name": "bad",
             "type": "local",
@@ -51,8 +51,8 @@ def test_list_lifecycle_and_single_element_changes(client: TestClient, nft: Fake
     }
     added = _post(client, "/ipds/blacklists/bad/sources", {"source": "198.18.5.0/24"})
     assert added == {
-        "description": "Post a source",
-        "message": "Added 198.18.5.0/24 to the list bad.",
+        "description": "Post source to bad.",
+        "message": "Added 198.18.5.0/24 successful.",
         "params": {"id": 0, "source": "198.18.5.0/24"},
     }
     _post(client, "/ipds/blacklists/bad/sources", {"source": "2001:2::1"})
@@ -92,9 +92,9 @@ def test_list_lifecycle_and_single_element_changes(client: TestClient, nft: Fake
         response,
         200,
         {
-            "description": "Delete a source",
+            "description": "Delete source from the list bad",
             "success": "true",
-            "message": "Source 2 (198.18.9.9) has been deleted successfully.",
+            "message": "Source 2 has been deleted successful.",
         },
     )
     assert nft.batches[-1] == [
@@ -116,9 +116,9 @@ def test_list_lifecycle_and_single_element_changes(client: TestClient, nft: Fake
         client.delete(url("/ipds/blacklists/bad")),
         200,
         {
-            "description": "Delete list bad",
+            "description": "Delete list 'bad'",
             "success": "true",
-            "message": "The list bad has been deleted successfully.",
+            "message": "The list bad has been deleted successful.",
         },
     )
     assert not any(name.startswith("inet/l-1-") for name in nft.state.sets)
@@ -140,7 +140,7 @@ def test_attach_list_and_dos_renders_the_farm_path(client: TestClient, nft: Fake
         "rule": "limitsec",
         "type": "farm",
         "status": "up",
-        "description": "Limit the new connections per second of each source address",
+        "description": "Connection limit per second.",
         "farms": [],
         "limit": 5,
         "limit_burst": 5,
@@ -153,7 +153,8 @@ def test_attach_list_and_dos_renders_the_farm_path(client: TestClient, nft: Fake
         200,
         {
             "description": "Apply a rule to a farm",
-            "message": "Blacklist rule bad was applied successfully to the farm web.",
+            "success": "true",
+            "message": "Blacklist rule bad was applied successful to the farm web.",
         },
     )
     _post(client, "/farms/web/ipds/blacklists", {"name": "good"}, 200)
@@ -194,18 +195,15 @@ def test_attach_list_and_dos_renders_the_farm_path(client: TestClient, nft: Fake
     expect(
         response,
         400,
-        error(
-            "Delete list bad",
-            "The list bad is applied to the farms web; remove it from them first.",
-        ),
+        error("Delete list 'bad'", "Delete this list from all farms before than delete it."),
     )
     expect(
         client.delete(url("/farms/web/ipds/dos/persec")),
         200,
         {
-            "description": "Delete a rule from a farm",
+            "description": "Unset the DoS rule persec from the farm web",
             "success": "true",
-            "message": "DoS rule persec was removed successfully from the farm web.",
+            "message": "DoS rule persec was removed successful from the farm web.",
         },
     )
     client.delete(url("/farms/web/ipds/blacklists/bad"))
@@ -232,42 +230,42 @@ BAD = [
         "POST",
         "/ipds/blacklists",
         {"name": "x", "policy": "block"},
-        "Create a blacklist rule.",
+        "Create a blacklist.",
         "The parameter policy has not a valid value.",
     ),
     (
         "POST",
         "/ipds/blacklists",
         {"name": "x", "type": "remote"},
-        "Create a blacklist rule.",
+        "Create a blacklist.",
         "The parameter type has not a valid value.",
     ),
     (
         "POST",
         "/ipds/blacklists",
         {"policy": "deny"},
-        "Create a blacklist rule.",
+        "Create a blacklist.",
         "The required parameter name is missing.",
     ),
     (
         "POST",
         "/ipds/blacklists",
         {"name": "bad name"},
-        "Create a blacklist rule.",
+        "Create a blacklist.",
         "The parameter name has not a valid value.",
     ),
     (
         "POST",
         "/ipds/blacklists",
         {"name": "x", "color": 1},
-        "Create a blacklist rule.",
+        "Create a blacklist.",
         "The parameter color is not valid.",
     ),
     (
         "POST",
         "/ipds/blacklists/bad/sources",
         {"source": "198.18.0.300"},
-        "Post a source",
+        "Post source to bad.",
         "The parameter source has not a valid value: '198.18.0.300' is not an IP address "
         "or a CIDR network (host bits clear).",
     ),
@@ -275,7 +273,7 @@ BAD = [
         "POST",
         "/ipds/blacklists/bad/sources",
         {"source": "198.18.0.1/24"},
-        "Post a source",
+        "Post source to bad.",
         "The parameter source has not a valid value: '198.18.0.1/24' is not an IP address "
         "or a CIDR network (host bits clear).",
     ),
@@ -283,21 +281,21 @@ BAD = [
         "POST",
         "/ipds/blacklists/bad/sources",
         {"source": "198.18.7.0/24"},
-        "Post a source",
-        "The source 198.18.7.0/24 already exists in the list bad.",
+        "Post source to bad.",
+        "198.18.7.0/24 already exists in the list.",
     ),
     (
         "PUT",
         "/ipds/blacklists/bad",
         {"sources": ["10.0.0.0/8", "10.0.0.0/8"]},
-        "Modify list bad",
+        "Modify list bad.",
         "The parameter sources has not a valid value: a source is repeated.",
     ),
     (
         "POST",
         "/ipds/dos",
         {"name": "d2", "rule": "synflood"},
-        "Create a DoS rule",
+        "Create the DoS rule synflood",
         "The parameter rule has not a valid value: unknown rule 'synflood'; the rules are "
         f"{RULES}.",
     ),
@@ -305,9 +303,16 @@ BAD = [
         "POST",
         "/ipds/dos",
         {"name": "d2", "rule": "dropicmp"},
-        "Create a DoS rule",
+        "Create the DoS rule dropicmp",
         "The parameter rule has not a valid value: dropicmp is a system rule; kernlb's farm "
         f"rules are {RULES}.",
+    ),
+    (
+        "POST",
+        "/ipds/dos",
+        {"name": "rules", "rule": "limitsec"},
+        "Create the DoS rule limitsec",
+        "The name is not valid, it is a reserved word.",
     ),
     (
         "PUT",
@@ -349,7 +354,7 @@ BAD = [
         "/farms/web/ipds/blacklists",
         {"name": "nosuch"},
         "Apply a rule to a farm",
-        "The list nosuch does not exist.",
+        "nosuch doesn't exist.",
     ),
     (
         "POST",
@@ -363,21 +368,21 @@ BAD = [
         "/farms/nofarm/ipds/blacklists",
         {"name": "bad"},
         "Apply a rule to a farm",
-        "The farmname nofarm does not exist.",
+        "nofarm doesn't exist.",
     ),
     (
         "POST",
         "/farms/web/ipds/dos",
         {"name": "nosuch"},
-        "Apply a rule to a farm",
-        "The DoS rule nosuch does not exist.",
+        "Apply the DoS rule nosuch to the farm web",
+        "nosuch not found.",
     ),
     (
         "DELETE",
         "/ipds/blacklists/bad/sources/99",
         None,
-        "Delete a source",
-        "The source 99 does not exist in the list bad.",
+        "Delete source from the list bad",
+        "ID 99 doesn't exist in the list bad.",
     ),
 ]
 
@@ -398,7 +403,7 @@ def test_bad_input_is_refused_and_the_kernel_is_unchanged(
     _post(client, "/ipds/dos", {"name": "persec", "rule": "limitsec"})
     before = _kernel(nft)
     response = client.request(method, url(path), json=body)
-    status = 404 if "does not exist" in message else 400
+    status = 404 if "doesn't exist" in message or message.endswith("not found.") else 400
     expect(response, status, error(description, message))
     assert _kernel(nft) == before
 
@@ -416,7 +421,7 @@ def test_netdev_farms_are_refused(client: TestClient, nft: FakeNftAdapter) -> No
         client.post(url("/farms/web/ipds/dos"), json={"name": "flags"}),
         400,
         error(
-            "Apply a rule to a farm",
+            "Apply the DoS rule flags to the farm web",
             "IPDS rules are not supported on dsr farms: they are forwarded in the ingress hook "
             "without conntrack. Use a nat or dnat farm.",
         ),

@@ -161,7 +161,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ),
     ("ListCreate", "policy"): Endpoint(
         "/ipds/blacklists",
-        "Create a blacklist rule.",
+        "Create a blacklist.",
         "The parameter policy has not a valid value.",
         setup=no_setup,
         method="post",
@@ -169,7 +169,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ),
     ("ListCreate", "type"): Endpoint(
         "/ipds/blacklists",
-        "Create a blacklist rule.",
+        "Create a blacklist.",
         "The parameter type has not a valid value.",
         setup=no_setup,
         method="post",
@@ -177,7 +177,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ),
     ("ListUpdate", "policy"): Endpoint(
         "/ipds/blacklists/bad",
-        "Modify list bad",
+        "Modify list bad.",
         "The parameter policy has not a valid value.",
         setup=blacklist,
     ),
