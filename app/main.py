@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -71,6 +72,8 @@ from app.services.users import ZapiUserService
 from app.settings import Settings
 from app.stats.farms import FarmStatsService
 from app.stats.system import ProcSystemProbe, SystemProbe
+
+log = logging.getLogger(__name__)
 
 UNAUTHENTICATED_PATHS = ("/openapi.json",)
 ROUTERS = (system, cluster_api, farms, backends, http_farms, fg, stats, interfaces, users, ipds)
@@ -225,6 +228,19 @@ def create_app(
     )
     http_farm_service = HttpFarmService(uow, haproxy_engine, addresses)
     app.state.http_farms = http_farm_service
+    if cluster is not None:
+        # HAProxy follows the database like the kernel: after this node applied other nodes'
+        # revisions, and after its own writes (which first caught up with the database).
+        # Under the writers' lock, so a write's newer state is never overtaken by an older read.
+        def follow_http_farms() -> None:
+            try:
+                with reconciler.lock:
+                    http_farm_service.sync()
+            except Exception:
+                log.exception("cluster: could not apply the http farms to HAProxy")
+
+        uow.follower.after_sync.append(follow_http_farms)
+        uow.after_commit.append(follow_http_farms)
     app.state.backends = BackendService(uow, farm_service)
     app.state.checker = checker
     app.state.interfaces = interface_service

@@ -22,7 +22,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, UOWTransaction
 
 from app.db import ipds as ipds_rows
-from app.db.models import Backend, BackendHealth, Farm, IpdsDos, IpdsList
+from app.db.models import (
+    Backend,
+    BackendHealth,
+    Certificate,
+    Farm,
+    HttpBackend,
+    HttpFarm,
+    HttpFarmCertificate,
+    HttpService,
+    IpdsDos,
+    IpdsList,
+)
 from app.errors import ServiceUnavailable, ZapiError
 from app.net.conntrack import Conntrack
 from app.reconcile.follower import UNKNOWN, Follower
@@ -37,6 +48,8 @@ class Work:
     cut_marks: set[int] = field(default_factory=set)
     # IPDS lists changed: id -> source texts added and removed, or None = read it again.
     lists: dict[int, ListChange | None] = field(default_factory=dict)
+    # An http farm or a certificate changed: HAProxy's state, a revision other nodes follow.
+    http: bool = False
 
     def touch_list(self, list_id: int) -> None:
         self.lists[list_id] = None
@@ -54,6 +67,10 @@ class Work:
         self.cut_marks.update(marks)
 
 
+# The rows HAProxy's configuration is made of (app.haproxy): not in the kernel's rules.
+HTTP_ROWS = (HttpFarm, HttpService, HttpBackend, Certificate, HttpFarmCertificate)
+
+
 def farm_ids_of(session: Session, row: object) -> Iterable[int]:
     """The farms whose rendering a changed row can alter.
 
@@ -64,6 +81,8 @@ def farm_ids_of(session: Session, row: object) -> Iterable[int]:
     """
     if isinstance(row, Farm):
         return (row.id,)
+    if isinstance(row, HTTP_ROWS):
+        return ()  # their `farm_id` is an http farm's: HAProxy's, not the kernel's
     farm_id = getattr(row, "farm_id", None)
     if isinstance(farm_id, int):
         return (farm_id,)
@@ -86,6 +105,7 @@ def _collect_touched(work: Work) -> Callable[[Session, UOWTransaction], None]:
         dirty = (row for row in session.dirty if session.is_modified(row))
         for row in (*session.new, *dirty, *session.deleted):
             work.touched.update(farm_ids_of(session, row))
+            work.http = work.http or isinstance(row, HTTP_ROWS)
 
     return after_flush
 
@@ -154,13 +174,16 @@ class UnitOfWork:
                 self.follower.before_write(session)
                 yield work
                 session.flush()
-                if work.touched or work.lists:
-                    # IPDS lists are not farms: followers re-sync everything for them.
+                if work.touched or work.lists or work.http:
+                    # IPDS lists are not farms: followers re-sync everything for them.  An
+                    # http-only change names no farm: followers sync no rule, then re-apply
+                    # HAProxy (their `after_sync` hooks).
                     revision = bump_revision(
                         session,
                         node=self.node_name,
                         farms=None if work.lists else set(work.touched),
                     )
+                if work.touched or work.lists:
                     self.reconciler.stage(session, work.touched, lists=work.lists)
                 try:
                     session.commit()

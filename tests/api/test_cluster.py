@@ -21,7 +21,16 @@ from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
 from ..postgres import ThrowawayPostgres
-from .builders import INTERFACES, KEY, TestClient, check_zapi_response, create_farm, error, url
+from .builders import (
+    INTERFACES,
+    KEY,
+    VIP,
+    TestClient,
+    check_zapi_response,
+    create_farm,
+    error,
+    url,
+)
 from .fakes import FakeCounter, FixedSystemProbe, host_links
 
 Node = Callable[..., TestClient]
@@ -100,6 +109,40 @@ def test_a_change_through_either_node_reaches_the_other_within_a_second(
         cluster = client.get(url("/system/cluster")).json()["params"]
         assert cluster["revision"] == 3
         assert cluster["database"] == "ok"
+
+
+def haproxy_config(client: TestClient) -> str:
+    """What this node's HAProxy would run (checked with `haproxy -c`; API tests never start
+    it): the configuration the engine applied last, empty when it has no listener."""
+    current = client.app.state.http_farms.engine.current  # type: ignore[attr-defined]
+    if current is None or current.listeners == 0:
+        return ""
+    text: str = current.config
+    return text
+
+
+def test_http_farms_reach_the_other_nodes_haproxy(postgres: ThrowawayPostgres, nodes: Node) -> None:
+    """HAProxy follows the database too: an http farm, its backend and their removal, made
+    through one node, reach the other node's HAProxy configuration, and vice versa."""
+    db = postgres.create_database()
+    a, b = nodes(db, "a"), nodes(db, "b")
+    created = a.post(
+        url("/farms"), json={"farmname": "www", "profile": "http", "vip": VIP, "vport": 8080}
+    )
+    assert created.status_code == 201, created.text
+    assert a.post(url("/farms/www/services"), json={"id": "app"}).status_code == 201
+    backend = {"ip": "192.0.2.7", "port": 8080}
+    assert a.post(url("/farms/www/services/app/backends"), json=backend).status_code == 201
+    took = wait_until(lambda: "192.0.2.7:8080" in haproxy_config(b), timeout=2.0)
+    assert f"{VIP}:8080" in haproxy_config(b)
+    # A write through b starts from the database: a's farm stays, b's backend is added.
+    backend = {"ip": "192.0.2.8", "port": 8080}
+    assert b.post(url("/farms/www/services/app/backends"), json=backend).status_code == 201
+    took_back = wait_until(lambda: "192.0.2.8:8080" in haproxy_config(a), timeout=2.0)
+    assert "192.0.2.7:8080" in haproxy_config(a)
+    assert b.delete(url("/farms/www")).status_code == 200
+    wait_until(lambda: "192.0.2.7:8080" not in haproxy_config(a), timeout=2.0)
+    print(f"http farms: a->b {took * 1000:.0f} ms, b->a {took_back * 1000:.0f} ms")
 
 
 def test_writers_on_both_nodes_take_turns(postgres: ThrowawayPostgres, nodes: Node) -> None:
