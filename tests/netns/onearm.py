@@ -4,6 +4,9 @@
                  ├── LB      eth0 198.18.4.254/24, 198.18.5.254/24; VIPs 198.18.4.100-101/32
                  └── b1..b3  eth0 198.18.4.11-13/24; VIP 198.18.4.100 on lo (ARP suppressed)
 
+    IPv6 (DSR only): client 2001:2:0:4::1, LB 2001:2:0:4::fe + VIP 2001:2:0:4::100/128,
+    b1..b3 2001:2:0:4::11-13 with the VIP on lo; the client routes the VIP via the LB.
+
 DSR: backends answer the client (198.18.4.x, on-link) directly, from the VIP on their lo.
 Stateless DNAT: the client uses 198.18.5.1, a network the backends reach through the LB, so
 their replies come back to the LB, which restores the VIP as source.
@@ -29,6 +32,10 @@ STATELESS_VIP = "198.18.4.101"
 ONEARM_BACKENDS = {"b1": "198.18.4.11", "b2": "198.18.4.12", "b3": "198.18.4.13"}
 GHOST_BACKEND = "198.18.4.14"  # on the segment, but nobody answers ARP for it
 OFF_SEGMENT_BACKEND = "198.18.9.1"
+SEGMENT_CLIENT6 = "2001:2:0:4::1"
+LB_IP6 = "2001:2:0:4::fe"
+DSR_VIP6 = "2001:2:0:4::100"
+ONEARM_BACKENDS6 = {"b1": "2001:2:0:4::11", "b2": "2001:2:0:4::12", "b3": "2001:2:0:4::13"}
 
 _counter = itertools.count(1)
 
@@ -51,7 +58,8 @@ class OneArm(LabTopology):
         members.update({name: f"{self.prefix}{name}" for name in ONEARM_BACKENDS})
         switch_cmds = ["link add br0 type bridge", "link set br0 up"]
         for ns in (self.switch, *members.values()):
-            self.lab.add_netns(ns, rp_filter=False)
+            # no DAD: the IPv6 VIP sits on the LB's eth0 and on every backend's lo
+            self.lab.add_netns(ns, no_dad=True, rp_filter=False)
         for short, ns in members.items():
             switch_cmds += veth(f"p-{short}", "eth0", ns, master="br0")
         ip_batch(self.switch, switch_cmds)
@@ -60,7 +68,9 @@ class OneArm(LabTopology):
             self.client,
             [
                 *addresses("eth0", (SEGMENT_CLIENT, REMOTE_CLIENT, *MANY_CLIENTS), 24),
+                f"addr add {SEGMENT_CLIENT6}/64 dev eth0",
                 "link set eth0 up",
+                f"route add {DSR_VIP6}/128 via {LB_IP6}",
             ],
         )
         ip_batch(
@@ -68,9 +78,14 @@ class OneArm(LabTopology):
             [
                 *addresses("eth0", (LB_IP, LB_REMOTE_SIDE), 24),
                 *addresses("eth0", (DSR_VIP, STATELESS_VIP), 32),
+                f"addr add {LB_IP6}/64 dev eth0",
+                f"addr add {DSR_VIP6}/128 dev eth0",
                 "link set eth0 up",
             ],
         )
+        # kernlb turns forwarding on at start; with IPv6 addresses that adds a subnet-router
+        # anycast route, which must be in the baseline the shared topology is compared with.
+        sysctl(self.lb, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
         for name, ip in ONEARM_BACKENDS.items():
             ns = f"{self.prefix}{name}"
             # The VIP on lo must not be announced or answered for: only the LB owns it.
@@ -87,6 +102,8 @@ class OneArm(LabTopology):
                 [
                     f"addr add {ip}/24 dev eth0",
                     f"addr add {DSR_VIP}/32 dev lo",
+                    f"addr add {ONEARM_BACKENDS6[name]}/64 dev eth0",
+                    f"addr add {DSR_VIP6}/128 dev lo",
                     "link set eth0 up",
                     f"route add 198.18.5.0/24 via {LB_IP}",
                 ],

@@ -12,13 +12,16 @@ import pytest
 from .kernlb import Api, KernlbServer, SharedServer, lend_server, lend_topology, module_lab_fixture
 from .onearm import (
     DSR_VIP,
+    DSR_VIP6,
     GHOST_BACKEND,
     LB_IP,
     MANY_CLIENTS,
     OFF_SEGMENT_BACKEND,
     ONEARM_BACKENDS,
+    ONEARM_BACKENDS6,
     REMOTE_CLIENT,
     SEGMENT_CLIENT,
+    SEGMENT_CLIENT6,
     STATELESS_VIP,
     OneArm,
 )
@@ -130,6 +133,26 @@ def test_dsr_every_connection_completes_and_replies_bypass_the_lb(
         assert len(per_backend) == 3, per_backend
     assert reply_counter(onearm.lb) == 0, "replies went through the LB"
     assert lb_conntrack(onearm.lb, "-d", DSR_VIP) == 0, "DSR must not create conntrack entries"
+
+
+def test_dsr_over_ipv6_completes_every_connection_without_conntrack(
+    onearm: OneArm, dsr_api: Api, onearm_client: Client
+) -> None:
+    """The ingress chain's `meta protocol vmap` sends IPv6 to its own chain (in6-<device>)."""
+    dsr_api.create_farm("dsr6", vip=DSR_VIP6, vport="80")
+    dsr_api.edit_farm("dsr6", nattype="dsr", algorithm="hash_srcip_srcport")
+    for ip in ONEARM_BACKENDS6.values():
+        dsr_api.add_backend("dsr6", ip)
+    for ip in ONEARM_BACKENDS6.values():
+        wait_status(dsr_api, "dsr6", ip, "up")
+    outcomes = onearm_client.many(DSR_VIP6, 80, 120, concurrency=6)
+    failures = Counter(o.error for o in outcomes if not o.ok)
+    per_backend = Counter(o.hello.backend for o in outcomes if o.hello is not None)
+    print(f"\nDSR over IPv6: {sum(per_backend.values())}/120 completed {dict(per_backend)}")
+    assert not failures, failures
+    assert {o.hello.peer_ip for o in outcomes if o.hello} == {SEGMENT_CLIENT6}
+    assert len(per_backend) == 3, per_backend
+    assert lb_conntrack(onearm.lb, "-f", "ipv6", "-d", DSR_VIP6) == 0
 
 
 def test_stateless_dnat_talks_from_the_vip_without_conntrack(
