@@ -224,6 +224,15 @@ class FarmGuardianResponse(BaseModel):
     backends: list[BackendHealthItem]
 
 
+class ServiceFarmGuardianResponse(BaseModel):
+    """GET /farms/NAME/services/SVC/fg (kernlb extension): an http service's check and its
+    backends' statuses as HAProxy's checks see them."""
+
+    description: str
+    params: FarmGuardianParams
+    backends: list[HttpBackendItem]
+
+
 # -- stats (reference §8) ------------------------------------------------------------------
 
 

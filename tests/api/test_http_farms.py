@@ -537,3 +537,48 @@ def test_stick_tables_use_the_local_peer(client: TestClient, settings: Settings)
     assert "    localpeer kernlb\n" in text
     assert "\npeers kernlb\n    peer kernlb unix@/" in text
     assert "    stick-table type ipv6 size 1m expire 120s peers kernlb\n" in text
+
+
+def test_service_farmguardian_under_the_service_path(
+    client: TestClient, settings: Settings
+) -> None:
+    create_http(client)
+    add_service(client, "www", "web")
+    client.post(url("/farms/www/services/web/backends"), json={"ip": "192.0.2.1", "port": 8080})
+    body = {"fgenabled": "true", "fgscript": "check_tcp -H HOST -p PORT", "fgtimecheck": 4}
+    response = client.put(url("/farms/www/services/web/fg"), json=body)
+    assert response.status_code == 200, response.text
+    assert "check inter 4s fall 1 rise 1 on-marked-down shutdown-sessions" in config(settings)
+    expect(
+        client.get(url("/farms/www/services/web/fg")),
+        200,
+        {
+            "description": "Show farm guardian of www service web",
+            "params": {
+                "fgenabled": "true",
+                "fglog": "false",
+                "fgscript": "check_tcp -H HOST -p PORT",
+                "fgtimecheck": 4,
+                "fgtimeout": 0,
+                "fgrise": 1,
+                "fgfall": 1,
+                "fgcutconns": "true",
+            },
+            "backends": [
+                {
+                    "id": 0,
+                    "ip": "192.0.2.1",
+                    "port": 8080,
+                    "timeout": None,
+                    "weight": 1,
+                    "status": "up",
+                }
+            ],
+        },
+    )
+    missing = client.put(url("/farms/www/services/nope/fg"), json=body)
+    expect(missing, 404, error(FG, "Invalid service name, please insert a valid value."))
+    # an l4xnat farm has no services
+    create_farm(client, name="l4", vport=81)
+    refused = client.put(url("/farms/l4/services/web/fg"), json=body)
+    expect(refused, 400, error(FG, "L4xNAT profile farms do not have services."))
