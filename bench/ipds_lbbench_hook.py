@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """lbbench hook: kernlb (examples/apply_kernlb.py), then an IPDS blacklist on the target farm.
 
-    KERNLB_IPDS_SOURCES=1000000 python3 ../shared/lbrun.py dataplane --variants ceiling \\
+    KERNLB_IPDS_SOURCES=1000000 python3 ../shared/lbbench/run.py dataplane --variants ceiling \\
         --apply-cmd 'python3 bench/ipds_lbbench_hook.py {farms}' --hook-name kernlb-ipds1M
 
 Runs inside the LB namespace, from the repository root.  After the stock hook has started
@@ -9,7 +9,9 @@ kernlb and created the farms, it creates a deny list of KERNLB_IPDS_SOURCES sour
 1,000,000; 0 = no list: plain kernlb) in 10.0.0.0/8 (half /32, half /24: two lookups per
 packet), none of which matches the benchmark client, applies it to the target farm, and
 prints how long the list took through the API.  The client's connections then pay the IPDS
-path (base chain, farm chain, one lookup per prefix length) on every packet.
+path (base chain, farm chain, one lookup per prefix length) on every packet.  The daemon's
+request body limit is raised (KERNLB_BODY_LIMIT, default 1 MiB; 1,000,000 sources are ~17 MB
+of JSON) unless it is set.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def sources(n: int) -> list[str]:
 def main() -> None:
     farms_path = sys.argv[1]
     stock = os.environ.get("KERNLB_STOCK_HOOK") or os.path.join(HOOK, "apply_kernlb.py")
-    subprocess.run([sys.executable, stock, farms_path], check=True)
+    # The stock hook starts the daemon with this environment: room for one large PUT.
+    env = {"KERNLB_BODY_LIMIT": str(256 << 20), **os.environ}
+    subprocess.run([sys.executable, stock, farms_path], check=True, env=env)
     count = int(os.environ.get("KERNLB_IPDS_SOURCES", "1000000"))
     if count <= 0:
         return
