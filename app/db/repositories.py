@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -156,7 +158,10 @@ def all_farm_specs(session: Session) -> list[FarmSpec]:
     ]
 
 
-def guarded_farms(session: Session) -> list[Farm]:
-    """Farms whose backends the health checker probes: running, with farmguardian enabled."""
+def guarded_farms(session: Session, *, only: Collection[int] | None = None) -> list[Farm]:
+    """Farms whose backends the health checker probes: running, with farmguardian enabled
+    (of the farms `only` names, when given)."""
     query = select(Farm).where(Farm.running.is_(True), Farm.fg_enabled.is_(True))
+    if only is not None:
+        query = query.where(Farm.id.in_(sorted(only)))
     return list(session.scalars(query.order_by(Farm.id)))

@@ -27,10 +27,14 @@ def create_checker(
     async def load() -> list[FarmCheck]:
         return await asyncio.to_thread(loader)
 
+    async def load_farms(farm_ids: frozenset[int]) -> list[FarmCheck]:
+        return await asyncio.to_thread(loader.farms, farm_ids)
+
     return HealthChecker(
         load=load,
         sink=recorder.record,
         prober=prober if prober is not None else run_check,
         on_stop=recorder.idle,
         poll=poll,
+        load_farms=load_farms,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from app.health.clock import Clock, SystemClock, first_of
 from app.health.monitor import FarmCheck, FarmMonitor, Sink
@@ -19,6 +19,9 @@ from app.health.probes import Prober, run_check
 log = logging.getLogger(__name__)
 
 Loader = Callable[[], Awaitable[list[FarmCheck]]]
+# The checks of some farms (those among them that are checked): a change to a few farms is
+# read back without reading every farm again.
+PartialLoader = Callable[[frozenset[int]], Awaitable[list[FarmCheck]]]
 
 POLL_SECONDS = 1.0
 # A single node learns of every change at once (the unit of work and the farmguardian
@@ -39,8 +42,12 @@ class HealthChecker:
         clock: Clock | None = None,
         poll: float = POLL_SECONDS,
         on_stop: Callable[[], Awaitable[None]] | None = None,
+        load_farms: PartialLoader | None = None,
     ) -> None:
         self.load = load
+        self.load_farms = load_farms
+        self._everything = True  # the next round re-reads every farm
+        self._changed: set[int] = set()  # else: only these
         self.sink = sink
         self.prober = prober
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -58,11 +65,21 @@ class HealthChecker:
         self._limiter = asyncio.Semaphore(MAX_PARALLEL_PROBES)
         self._task = asyncio.create_task(self._run(), name="farmguardian")
 
-    def wake(self) -> None:
-        """Re-read the configuration now (callable from any thread; a no-op when not running)."""
-        loop, event = self._loop, self._wake
-        if loop is not None and event is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(event.set)
+    def wake(self, farm_ids: Iterable[int] | None = None) -> None:
+        """Re-read the configuration now: of these farms, or of every farm (callable from any
+        thread; a no-op when not running)."""
+        loop = self._loop
+        if loop is not None and self._wake is not None and not loop.is_closed():
+            ids = None if farm_ids is None else frozenset(farm_ids)
+            loop.call_soon_threadsafe(self._woken, ids)
+
+    def _woken(self, farm_ids: frozenset[int] | None) -> None:
+        if farm_ids is None or self.load_farms is None:
+            self._everything = True
+        else:
+            self._changed |= farm_ids
+        if self._wake is not None:
+            self._wake.set()
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -79,13 +96,18 @@ class HealthChecker:
         try:
             while True:
                 self._wake.clear()
+                everything, changed = self._everything, frozenset(self._changed)
+                self._everything, self._changed = False, set()
                 try:
-                    configs = await self.load()
+                    if everything or self.load_farms is None:
+                        self.apply(await self.load())
+                    elif changed:
+                        self.apply_some(changed, await self.load_farms(changed))
                 except Exception:
                     log.exception("farmguardian: could not read the configuration")
-                else:
-                    self.apply(configs)
-                await first_of(self.clock, self.poll, self._wake.wait())
+                    self._everything = True
+                polled = not await first_of(self.clock, self.poll, self._wake.wait())
+                self._everything = self._everything or polled
         finally:
             monitors = [task for _, task in self.monitors.values()]
             self.monitors.clear()
@@ -94,8 +116,13 @@ class HealthChecker:
             await asyncio.gather(*monitors, return_exceptions=True)
 
     def apply(self, configs: list[FarmCheck]) -> None:
+        """The checks of every farm: monitors start, change and stop to match."""
+        self.apply_some(frozenset(self.monitors) | {c.farm_id for c in configs}, configs)
+
+    def apply_some(self, farm_ids: frozenset[int], configs: list[FarmCheck]) -> None:
+        """The checks of these farms (`configs`: those of them that are checked)."""
         wanted = {config.farm_id: config for config in configs}
-        for farm_id in list(self.monitors):
+        for farm_id in sorted(farm_ids & self.monitors.keys()):
             if farm_id not in wanted:
                 monitor, task = self.monitors.pop(farm_id)
                 task.cancel()

@@ -48,6 +48,13 @@ class CheckLoader:
             configs = (self.farm_check(farm) for farm in repo.guarded_farms(session))
             return [config for config in configs if config is not None]
 
+    def farms(self, farm_ids: frozenset[int]) -> list[FarmCheck]:
+        """The checks of these farms (those of them that are checked)."""
+        with self.session_factory() as session:
+            farms = repo.guarded_farms(session, only=farm_ids)
+            configs = (self.farm_check(farm) for farm in farms)
+            return [config for config in configs if config is not None]
+
     def farm_check(self, farm: Farm) -> FarmCheck | None:
         try:
             check = parse_check(farm.fg_script, self.plugin_dir)

@@ -127,8 +127,10 @@ class UnitOfWork:
         self.follower = Follower(reconciler=reconciler, session_factory=session_factory)
         # Set while writes must be refused: the reason (answered with 503).
         self.refuse_writes = ""
-        # Called after each commit that changed farms (e.g. the health checker re-reads them).
+        # Called after each commit that changed farms (e.g. the cluster's VIPs) ...
         self.after_commit: list[Callable[[], None]] = []
+        # ... and with the ids of those farms (the health checker re-reads just their checks).
+        self.farms_committed: list[Callable[[frozenset[int]], None]] = []
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -207,6 +209,9 @@ class UnitOfWork:
             if work.touched:
                 for hook in self.after_commit:
                     hook()
+                touched = frozenset(work.touched)
+                for farms_hook in self.farms_committed:
+                    farms_hook(touched)
 
 
 def _unavailable(exc: SQLAlchemyError) -> ServiceUnavailable:

@@ -147,6 +147,17 @@ def test_loader_reads_running_farms_with_farmguardian(world: World, tmp_path: Pa
     )
 
 
+def test_loader_reads_some_farms(world: World, tmp_path: Path) -> None:
+    script = "check_tcp -H HOST -p PORT"
+    web = world.add_farm("web", fg_enabled=True, fg_script=script)
+    api = world.add_farm("api", fg_enabled=True, fg_script=script)
+    off = world.add_farm("off", fg_enabled=False, fg_script=script)
+    loader = CheckLoader(world.factory, plugin_dir=tmp_path)
+    assert [c.name for c in loader.farms(frozenset({api.id, off.id, 999}))] == ["api"]
+    assert [c.name for c in loader.farms(frozenset({web.id}))] == ["web"]
+    assert loader.farms(frozenset()) == []
+
+
 def test_loader_timeout_and_unprobeable_backends(world: World, tmp_path: Path) -> None:
     farm = world.add_farm(
         "any", vport="*", fg_enabled=True, fg_script="check_tcp -H HOST -p PORT", fg_timeout=1

@@ -366,6 +366,51 @@ def test_checker_follows_the_configuration(
     run(scenario)
 
 
+def test_a_change_to_some_farms_reads_only_their_checks(
+    clock: FakeClock, prober: FakeProber, sink: FakeSink
+) -> None:
+    configs = {1: farm_check(target(0)), 2: replace(farm_check(target(1)), farm_id=2, name="api")}
+    full: list[float] = []
+    partial: list[frozenset[int]] = []
+
+    async def load() -> list[FarmCheck]:
+        full.append(clock.now())
+        return list(configs.values())
+
+    async def load_farms(farm_ids: frozenset[int]) -> list[FarmCheck]:
+        partial.append(farm_ids)
+        return [configs[i] for i in sorted(farm_ids) if i in configs]
+
+    async def scenario() -> None:
+        checker = HealthChecker(
+            load=load, load_farms=load_farms, sink=sink, prober=prober, clock=clock, poll=30.0
+        )
+        checker.start()
+        try:
+            await settle()
+            assert full == [0.0] and set(checker.monitors) == {1, 2}
+            # Farm 2 loses its checks, farm 3 (never checked) changes: only they are read.
+            del configs[2]
+            checker.wake([2, 3])
+            await settle()
+            assert (full, partial) == ([0.0], [frozenset({2, 3})])
+            assert set(checker.monitors) == {1}
+            configs[2] = replace(farm_check(target(2)), farm_id=2, name="api")
+            checker.wake([2])
+            await settle()
+            assert set(checker.monitors) == {1, 2}
+            assert checker.monitors[2][0].config.backends[0].ip == "198.18.2.3"
+            # A change to farmguardian settings (no farm named) and the poll read everything.
+            checker.wake()
+            await settle()
+            await clock.advance(30.0)
+            assert full == [0.0, 0.0, 30.0]
+        finally:
+            await checker.stop()
+
+    run(scenario)
+
+
 def test_checker_survives_a_failing_load(
     clock: FakeClock, prober: FakeProber, sink: FakeSink
 ) -> None:
