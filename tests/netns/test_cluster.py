@@ -46,12 +46,15 @@ def lab(postgres: ThrowawayPostgres, tmp_path: Path) -> Iterator[ClusterLab]:
 
 
 @contextlib.contextmanager
-def cluster_lab(tmp_path: Path, db_url: str) -> Iterator[ClusterLab]:
+def cluster_lab(
+    tmp_path: Path, db_url: str, *, extra_env: dict[str, str] | None = None
+) -> Iterator[ClusterLab]:
     require_netns()
     for daemon in ("keepalived", "conntrackd"):
         if shutil.which(daemon) is None and shutil.which(daemon, path="/usr/sbin") is None:
             pytest.fail(f"{daemon} is not installed (scripts/setup.sh --test installs it)")
     lab = new_lab(tmp_path, db_url)
+    lab.extra_env = dict(extra_env or {})
     lab.build()
     try:
         yield lab
@@ -424,3 +427,57 @@ def test_a_packet_before_the_commit_is_dropped_and_retransmitted_not_rescheduled
         assert f"src={BACKENDS[held.hello.backend]}" in entries, entries
     finally:
         held.close()
+
+
+def conntrack_backends(ns: str) -> dict[str, set[str]]:
+    """Client address -> the backends of its connections to the VIP in this node's table."""
+    listing = sh(ns_exec(ns, "conntrack", "-L", "-p", "tcp", "--orig-dst", VIP), check=False)
+    found: dict[str, set[str]] = {}
+    for line in listing.stdout.splitlines():
+        sources = [word[4:] for word in line.split() if word.startswith("src=")]
+        if len(sources) == 2:
+            client, backend = sources
+            found.setdefault(client, set()).add(backend)
+    return found
+
+
+def test_active_active_behind_ecmp_a_hash_scheduler_sends_a_client_to_one_backend(
+    postgres: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    """Both nodes active (no VRRP: the VIP on each node's loopback), the client's route to the
+    VIP an ECMP route over both, spread by L4 hash: a `hash_srcip` farm made through lb1 sends
+    every connection of a client address to the same backend, whichever node received it.
+    Marks, slot tables and hash seeds derive from database ids, so both kernels agree."""
+    with cluster_lab(
+        tmp_path, postgres.create_database(), extra_env={"KERNLB_CLUSTER": "false"}
+    ) as lab:
+        for node in lab.nodes.values():
+            sh(ns_exec(node.ns, "ip", "addr", "add", f"{VIP}/32", "dev", "lo"))
+        lb1, lb2 = lab.start_node("lb1", daemons=False), lab.start_node("lb2", daemons=False)
+        lb1.server.api.setup_farm(
+            "web", vip=VIP, vport="80", backends={"b1": {}, "b2": {}}, backend_ips=BACKENDS,
+            nattype="nat", algorithm="hash_srcip",
+        )  # fmt: skip
+        converge(lab)
+        cli = lab.ns("cli")
+        sh(ns_exec(cli, "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"))
+        sh(ns_exec(cli, "ip", "route", "add", f"{VIP}/32", "nexthop", "via", lb1.front, "dev",
+                   "c0", "nexthop", "via", lb2.front, "dev", "c0"))  # fmt: skip
+        client = Client(lab.client_exec)  # type: ignore[arg-type]
+        seen: dict[str, set[str]] = {}
+        for source in CLIENT_SOURCES:
+            outcomes = client.many(VIP, 80, 16, sources=[source], concurrency=4)
+            assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+            seen[source] = {o.hello.backend for o in outcomes if o.hello is not None}
+        assert all(len(backends) == 1 for backends in seen.values()), seen
+        on_lb1, on_lb2 = conntrack_backends(lb1.ns), conntrack_backends(lb2.ns)
+        both = sorted(set(on_lb1) & set(on_lb2))
+        # 16 connections a client, L4-hashed over two nodes: every client reaches both (a
+        # client on one node only has odds of 2**-15).
+        assert len(both) >= len(CLIENT_SOURCES) // 2, (on_lb1, on_lb2)
+        for source in both:
+            (backend,) = seen[source]
+            assert on_lb1[source] == on_lb2[source] == {BACKENDS[backend]}, source
+        picks = {source: ",".join(sorted(backends)) for source, backends in seen.items()}
+        print(f"\nactive-active: {len(both)}/{len(CLIENT_SOURCES)} clients went through both "
+              f"nodes, each to one backend: {picks}")  # fmt: skip
