@@ -154,6 +154,8 @@ def _check_options(service: ServiceSpec, farm: HttpFarmSpec) -> str:
 def health_check_lines(health: HealthCheck) -> list[str]:
     """A backend's check definition (farmguardian's `check_http` as HAProxy's `httpchk`)."""
     lines = [f"    timeout check {health.timeout}s"]
+    if health.log:
+        lines += ["    log global", "    option log-health-checks"]
     if not health.http:
         return lines
     send = f"    http-check send meth GET uri {quote(health.url)} ver HTTP/1.0"
@@ -300,6 +302,8 @@ def _text(
     ]
     if peers:
         lines.append(f"    localpeer {PEERS}")
+    if any(s.health is not None and s.health.log for f in farms for s in f.services):
+        lines.append("    log stdout format short local0")  # HAProxy's output: haproxy.log
     lines.append("")
     if peers:
         # Only the local peer: on a reload the old worker teaches its tables to the new one.

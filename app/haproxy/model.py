@@ -81,6 +81,7 @@ class HealthCheck:
     host: str | None = None  # the Host header (None: none, as check_http without -H NAME)
     statuses: tuple[str, ...] = ()  # accepted status codes; (): any below 400
     body: str | None = None  # a string the body must contain
+    log: bool = False  # `fglog`: every check's result to HAProxy's log (STATE_DIR/haproxy)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ def health_check(
     rise: int = 1,
     fall: int = 1,
     cut_conns: bool = True,
+    log: bool = False,
 ) -> HealthCheck:
     """Raises CheckError (the message completes "Invalid fgscript, ...")."""
     check = parse_check(script, _NO_PLUGINS)
@@ -40,7 +41,7 @@ def health_check(
     seconds = max(int(check.timeout or timeout or interval), 1)
     if isinstance(check, TcpCheck):
         port = None if check.port == PORT else int(check.port)
-        return HealthCheck(interval, seconds, rise, fall, cut_conns, port=port)
+        return HealthCheck(interval, seconds, rise, fall, cut_conns, port=port, log=log)
     if check.port is None:
         port = 443 if check.tls else 80  # check_http's defaults
     else:
@@ -62,6 +63,7 @@ def health_check(
         host=host,
         statuses=statuses,
         body=check.body,
+        log=log,
     )
     for text in (health.url, health.host or "", health.body or ""):
         try:
@@ -80,6 +82,7 @@ def service_check(service: HttpService) -> HealthCheck:
         rise=service.fg_rise,
         fall=service.fg_fall,
         cut_conns=service.fg_cut_conns,
+        log=service.fg_log,
     )
 
 

@@ -582,3 +582,16 @@ def test_service_farmguardian_under_the_service_path(
     create_farm(client, name="l4", vport=81)
     refused = client.put(url("/farms/l4/services/web/fg"), json=body)
     expect(refused, 400, error(FG, "L4xNAT profile farms do not have services."))
+
+
+def test_fglog_logs_every_check(client: TestClient, settings: Settings) -> None:
+    create_http(client)
+    add_service(client, "www", "web")
+    body = {"service": "web", "fgenabled": "true", "fgscript": "check_tcp -H HOST -p PORT"}
+    assert client.put(url("/farms/www/fg"), json=body).status_code == 200
+    assert "log-health-checks" not in config(settings)
+    response = client.put(url("/farms/www/fg"), json={"service": "web", "fglog": "true"})
+    assert response.status_code == 200, response.text
+    text = config(settings)  # `haproxy -c` accepted it
+    assert "    log stdout format short local0\n" in text
+    assert "    log global\n    option log-health-checks\n" in text

@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import http.client
 import os
+import re
 import signal
 import ssl
 import threading
@@ -472,6 +473,7 @@ def test_farmguardian_takes_a_dead_backend_out_and_brings_it_back(
         "fgenabled": "true",
         "fgscript": "check_http -I HOST -p PORT -u / -e 200",
         "fgtimecheck": 1,
+        "fglog": "true",
     }
     kernlb.api.request("PUT", "/farms/web/fg", fg).expect(200)
     assert {r.backend for r in many(topo, 12)} == {"b1", "b2"}
@@ -483,6 +485,9 @@ def test_farmguardian_takes_a_dead_backend_out_and_brings_it_back(
     assert [b["status"] for b in stats["backends"]] == ["up", "down"]
     replies = many(topo, 30)
     assert [(r.status, r.backend) for r in replies] == [(200, "b1")] * 30
+    log = (kernlb.workdir / "haproxy" / "haproxy.log").read_text(errors="replace")
+    # fglog: each check's result goes to HAProxy's log (`<priority>` lines: `log stdout`)
+    assert re.search(r"<\d>Health check for server svc\d+/s\d+ failed", log), log[-2000:]
 
     serve(topo, "b2")  # back: the next passing check brings it up
     farm = wait_status(kernlb, ["up", "up"])
