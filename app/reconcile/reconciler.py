@@ -483,17 +483,22 @@ class Reconciler:
                 return []  # nobody else committed since kernlb's last batch
             self.stats.drift_comparisons += 1
             problems = self.differences(self._applied, self.adapter.listing())
-            if problems:
-                log.warning(
-                    "nftables drift (%d difference(s)), repairing from the database: %s",
-                    len(problems),
-                    "; ".join(problems),
-                )
-                self.stats.repairs += 1
-                self.full_sync()
-            else:
-                self._generation, self._foreign = current, current is None
+            self._settle(problems, current)
             return problems
+
+    def _settle(self, problems: list[str], current: int | None) -> None:
+        """After a comparison: repair drift from the database, or trust this generation."""
+        if problems:
+            log.warning(
+                "nftables drift (%d difference(s)), repairing from the database: %s",
+                len(problems),
+                "; ".join(problems),
+            )
+            self.stats.repairs += 1
+            self._snapshot = None
+            self.full_sync()
+        else:
+            self._generation, self._foreign = current, current is None
 
     def _check_drift_over_netlink(self, current: int | None, *, unchanged: bool) -> list[str]:
         """The drift check beside large IPDS lists, without libnftables' listing.
@@ -541,17 +546,8 @@ class Reconciler:
             absent = missing_elements(family, bare, [address(text) for text in sample])
             if absent:
                 problems.append(f"set {name} lacks {absent} of {len(sample)} sampled sources")
-        if problems:
-            log.warning(
-                "nftables drift (%d difference(s)), repairing from the database: %s",
-                len(problems),
-                "; ".join(problems),
-            )
-            self.stats.repairs += 1
-            self._snapshot = None
-            self.full_sync()
-        else:
-            self._generation, self._foreign = current, current is None
+        self._settle(problems, current)
+        if not problems:
             self._snapshot = (current, digest)
         return problems
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .ipds_traffic import paced_attempts, send_tcp_packets
-from .kernlb import Api
+from .kernlb import Api, KernlbServer
 from .topology import BACKEND_IPS6, CLIENT_IPS, CLIENT_IPS6, VIP1, VIP6_1
 from .traffic import Client
 
@@ -245,3 +245,46 @@ def test_ipv6_farm_blacklist_whitelist_and_connection_cap(api: Api, client: Clie
             conn.close()
     assert _dropped(api, "blacklists", "bad6") >= len(listed)
     print(f"IPv6: 0/{len(listed)} from the /125, connection cap 2 held, others admitted")
+
+
+def _bulk_loads(server: KernlbServer) -> int:
+    """How many batches the server sent through the nfnetlink element writer (its log)."""
+    return server.log_path.read_text(errors="replace").count("IPDS list elements through nfnetlink")
+
+
+def test_large_whitelist_reloads_through_nfnetlink_under_load(
+    api: Api, client: Client, kernlb: KernlbServer
+) -> None:
+    """A whitelist of 20,010 sources (above BULK_ELEMENTS: its elements go through the nfnetlink
+    writer), reloaded by PUT while listed sources keep connecting: the reload swaps who gets in,
+    and no connection of a source listed before and after fails."""
+    _farm(api)
+    bulk_before = _bulk_loads(kernlb)
+    filler = [f"10.{i >> 8 & 255}.{i & 255}.0/24" for i in range(10_000)]
+    filler += [f"10.200.{i >> 8 & 255}.{i & 255}" for i in range(10_000)]
+    first = [*CLIENT_IPS[:10], *filler]  # .1-.10 admitted
+    api.request("POST", "/ipds/blacklists", {"name": "office", "policy": "allow"}).expect(201)
+    api.request("PUT", "/ipds/blacklists/office", {"sources": first}).expect(200)
+    api.request("POST", "/farms/web/ipds/blacklists", {"name": "office"}).expect(200)
+    assert all(client.attempt(VIP1, 80, source=src).ok for src in CLIENT_IPS[:10])
+    assert not any(
+        client.attempt(VIP1, 80, source=src, timeout=0.5).ok for src in CLIENT_IPS[10:15]
+    )
+    # Reload: .1-.5 leave, .11-.15 come in, .6-.10 stay (and keep connecting meanwhile); the
+    # 10,000 single fillers are replaced too, so the change itself (20,010 deletes and adds,
+    # one element transaction) goes through nfnetlink.
+    moved = [f"10.201.{i >> 8 & 255}.{i & 255}" for i in range(10_000)]
+    second = [*CLIENT_IPS[5:15], *filler[:10_000], *moved]
+    with client.load(VIP1, 80, sources=CLIENT_IPS[5:10], max_connections=5000) as load:
+        load.start()
+        load.wait_for(50)
+        started = time.perf_counter()
+        api.request("PUT", "/ipds/blacklists/office", {"sources": second}).expect(200)
+        took = time.perf_counter() - started
+        load.wait_for(load.count() + 50)
+        report = load.stop()
+    print(f"20,010-source whitelist reloaded in {took:.2f} s under load: {report.summary()}")
+    assert not report.failures, report.summary()
+    assert all(client.attempt(VIP1, 80, source=src).ok for src in CLIENT_IPS[5:15])
+    assert not any(client.attempt(VIP1, 80, source=src, timeout=0.5).ok for src in CLIENT_IPS[:5])
+    assert _bulk_loads(kernlb) - bulk_before == 2  # the load and the reload went through nfnetlink
