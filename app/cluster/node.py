@@ -258,7 +258,9 @@ def health_leader(session: Session) -> str | None:
         text(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :high "
-            "AND l.objid = :low AND l.objsubid = 1"
+            "AND l.objid = :low AND l.objsubid = 1 "
+            # Advisory locks are per database; pg_locks shows every database's.
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ),
         {"high": HEALTH_LOCK >> 32, "low": HEALTH_LOCK & 0xFFFFFFFF},
     )

@@ -145,6 +145,22 @@ def test_http_farms_reach_the_other_nodes_haproxy(postgres: ThrowawayPostgres, n
     print(f"http farms: a->b {took * 1000:.0f} ms, b->a {took_back * 1000:.0f} ms")
 
 
+def test_clusters_sharing_a_postgresql_server_each_see_their_own_health_leader(
+    postgres: ThrowawayPostgres, nodes: Node
+) -> None:
+    """Advisory locks are per database: two clusters (two databases of one server) each have
+    a leader, and each names its own."""
+    a = nodes(postgres.create_database(), "a")
+    c = nodes(postgres.create_database(), "c")
+
+    def leader(client: TestClient) -> str | None:
+        name: str | None = client.get(url("/system/cluster")).json()["params"]["health_leader"]
+        return name
+
+    wait_until(lambda: leader(a) is not None and leader(c) is not None, timeout=10.0)
+    assert (leader(a), leader(c)) == ("a", "c")
+
+
 def test_writers_on_both_nodes_take_turns(postgres: ThrowawayPostgres, nodes: Node) -> None:
     db = postgres.create_database()
     a, b = nodes(db, "a"), nodes(db, "b")
