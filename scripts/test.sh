@@ -10,5 +10,7 @@ bash scripts/setup.sh --test
 .venv/bin/mypy
 # Several pytest-xdist workers (KERNLB_TEST_WORKERS, default 4: the namespace tests mostly wait,
 # so more workers than cores pay), each taking whole modules (their shared topology, server or
-# app is built once). `-n 0` in the arguments runs in one process.
-exec .venv/bin/python -m pytest -n "${KERNLB_TEST_WORKERS:-4}" --dist loadfile "$@"
+# app is built once), the long modules first (tests/conftest.py; xdist would otherwise reorder
+# them by test count). `-n 0` in the arguments runs in one process.
+exec .venv/bin/python -m pytest -n "${KERNLB_TEST_WORKERS:-4}" --dist loadfile \
+  --no-loadscope-reorder "$@"

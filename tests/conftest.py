@@ -46,20 +46,26 @@ def require_netns() -> None:
         skip_or_fail(reason)
 
 
-# Under xdist, modules are handed out in collection order: the long ones (namespaces, containers,
-# the real kernel) go first, so that no worker starts one of them when the others are done.
-FIRST = ("tests/container/", "tests/netns/", "tests/kernel/")
+# Under xdist, whole modules are handed out in collection order (scripts/test.sh passes
+# --no-loadscope-reorder, else xdist would sort them by test count): the long ones go first, so
+# that no worker starts one of them when the others are done.  First the modules marked `slow`
+# (a single test of a minute or more), then namespaces, containers and the real kernel (they
+# mostly wait), then the API and unit tests (short, CPU-bound) fill in.
+WAITING = ("tests/container/", "tests/netns/", "tests/kernel/")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
+    slow_modules = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
 
     def rank(item: pytest.Item) -> int:
-        path = item.nodeid
-        return next((i for i, prefix in enumerate(FIRST) if path.startswith(prefix)), len(FIRST))
+        module = item.nodeid.split("::")[0]
+        if module in slow_modules:
+            return 0
+        return 1 if module.startswith(WAITING) else 2
 
-    items.sort(key=rank)  # stable: a module's tests keep their order
+    items.sort(key=rank)  # stable: modules and their tests keep their order within a rank
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,9 @@ from .builders import INTERFACES, KEY, VIP, VIP_ALIAS, TestClient
 from .fakes import FakeCounter, FixedSystemProbe, host_links
 from .test_openapi_properties import CHECKS
 
+# slow: 2,000+ calls in one test; under xdist it starts first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 BASE = "/zapi/v3.1/zapi.cgi"
 MIN_CALLS = 2000

@@ -35,7 +35,8 @@ from tests.conftest import require_netns
 from tests.kernel.netns import REPO, run_in, scratch_namespace
 from tests.netns.nsexec import NetnsExecutor
 
-pytestmark = pytest.mark.netns
+# slow: about a minute of SIGKILLs; under xdist it starts first (tests/conftest.py).
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
 KILLS = 50
 PORT = 8446
