@@ -132,7 +132,9 @@ class Follower:
 
     def _full(self, revision: int) -> None:
         started = time.perf_counter()
-        self.reconciler.full_sync()
+        # The local kernel holds what this node applied (unless someone else committed:
+        # then the reconciler lists it and syncs); a diff from it is enough.
+        self.reconciler.full_sync(trust_applied=self.applied != UNKNOWN)
         self.stats.full_syncs += 1
         self._done(revision, started)
 

@@ -432,7 +432,14 @@ class Reconciler:
 
     # -- whole state -----------------------------------------------------------------------
 
-    def full_sync(self) -> None:
+    def full_sync(self, *, trust_applied: bool = False) -> None:
+        """Make the kernel hold the whole database.
+
+        `trust_applied` (a cluster follower catching up): if nobody committed since kernlb's
+        last batch, the kernel holds what kernlb applied, so the batch is the diff from it
+        instead of a sync against a listing, which with large IPDS lists costs tens of
+        seconds (libnftables reads every element) and would reload every list element.
+        """
         with self.lock, self.session_factory() as session, _no_gc():
             list_specs = all_list_specs(session)
             shapes = {spec.id: render_list(spec) for spec in list_specs}
@@ -441,12 +448,23 @@ class Reconciler:
             )
             ruleset = render(farms, list_specs, drop_invalid=self.drop_invalid)
             listed_at = self.adapter.generation()
-            kernel = self.adapter.summary()
-            # The sync batch rewrites every chain and static map: after it the kernel holds
-            # exactly `ruleset`, unless someone committed between the listing and the batch.
+            trusted = (
+                trust_applied
+                and self._applied is not None
+                and not self._foreign
+                and listed_at is not None
+                and listed_at == self._generation
+            )
+            if trusted:
+                assert self._applied is not None
+                batch = diff(self._applied, ruleset)
+            else:
+                # The sync batch rewrites every chain and static map: after it the kernel
+                # holds exactly `ruleset`, unless someone committed between listing and batch.
+                batch = sync(ruleset, self.adapter.summary())
             self._generation, self._foreign = listed_at, False
             try:
-                self._apply(sync(ruleset, kernel))
+                self._apply(batch)
             except KernelRejected:
                 self._foreign = True
                 raise

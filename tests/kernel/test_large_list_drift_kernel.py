@@ -37,6 +37,19 @@ assert reconciler.stats.bulk_elements == N, reconciler.stats
 assert reconciler.check_drift() == []  # kernlb's own generation: takes the snapshot
 assert reconciler.stats.drift_comparisons == 0
 
+# a follower's catch-up with nobody else committing: a diff from what was applied (the new
+# source only), not a listing and a reload of the whole list
+with factory() as session:
+    session.execute(insert(IpdsSource), [
+        {"list_id": 1, "zapi_id": N, "source": "192.0.2.77", "family": 4}])
+    session.commit()
+reconciler.full_sync(trust_applied=True)
+assert reconciler.stats.bulk_elements == N, reconciler.stats
+out = subprocess.run(["nft", "get", "element", "inet", "kernlb", "l-1-4-32", "{ 192.0.2.77 }"],
+                     capture_output=True, text=True)
+assert out.returncode == 0, out.stderr
+assert reconciler.check_drift() == []
+
 # someone else's commit that changes nothing of kernlb's: compared, no drift
 subprocess.run(["nft", "add", "table", "inet", "other"], check=True)
 assert reconciler.check_drift() == []
