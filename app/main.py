@@ -226,7 +226,9 @@ def create_app(
     haproxy_engine = haproxy or HaproxyEngine(
         state_dir=settings.state_dir, run_dir=settings.haproxy_run_dir, dry_run=nft is not None
     )
-    http_farm_service = HttpFarmService(uow, haproxy_engine, addresses)
+    http_farm_service = HttpFarmService(
+        uow, haproxy_engine, addresses, plugin_dir=settings.fg_plugin_dir
+    )
     app.state.http_farms = http_farm_service
     if cluster is not None:
         # HAProxy follows the database like the kernel: after this node applied other nodes'

@@ -13,6 +13,7 @@ can apply through HAProxy's runtime API from one that needs a reload.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -151,11 +152,43 @@ def _check_options(service: ServiceSpec, farm: HttpFarmSpec) -> str:
     return options
 
 
-def health_check_lines(health: HealthCheck) -> list[str]:
-    """A backend's check definition (farmguardian's `check_http` as HAProxy's `httpchk`)."""
+# HAProxy runs an external check as `command PROXY_ADDR PROXY_PORT SERVER_ADDR SERVER_PORT`
+# (and the server's address in HAPROXY_SERVER_ADDR/PORT): this runner, written beside the
+# configuration, execs the plugin with HOST and PORT substituted (whole words, as
+# app/health/checks.py), the plugin's arguments read from `fgcheck-<backend>.json` beside it:
+# no user text in the configuration, no shell.
+FG_RUNNER = "kernlb-fgcheck"
+FG_RUNNER_TEXT = """#!/usr/bin/python3
+import json, os, re, sys
+here = os.path.dirname(os.path.abspath(__file__))
+name = os.environ.get("HAPROXY_PROXY_NAME", "")
+if not re.fullmatch(r"svc[0-9]+", name):
+    sys.exit(3)
+with open(os.path.join(here, "fgcheck-" + name + ".json")) as spec:
+    argv = json.load(spec)
+host, port = os.environ.get("HAPROXY_SERVER_ADDR", ""), os.environ.get("HAPROXY_SERVER_PORT", "")
+argv = [re.sub(r"\\bPORT\\b", port, re.sub(r"\\bHOST\\b", host, a)) for a in argv]
+os.execv(argv[0], argv)
+"""
+
+
+def fg_command_file(service_id: int) -> str:
+    return f"fgcheck-{backend_name(service_id)}.json"
+
+
+def health_check_lines(health: HealthCheck, *, assets: str) -> list[str]:
+    """A backend's check definition (farmguardian's `check_http` as HAProxy's `httpchk`, a
+    plugin as an `external-check`)."""
     lines = [f"    timeout check {health.timeout}s"]
     if health.log:
         lines += ["    log global", "    option log-health-checks"]
+    if health.command:
+        return [
+            *lines,
+            "    option external-check",
+            '    external-check path "/usr/bin:/bin"',
+            f"    external-check command {quote(f'{assets}/{FG_RUNNER}')}",
+        ]
     if not health.http:
         return lines
     send = f"    http-check send meth GET uri {quote(health.url)} ver HTTP/1.0"
@@ -277,7 +310,7 @@ def _backend(
                 f"{scheme}://%[var(txn.kernlb_host)]\\2"
             )
     if service.health is not None:
-        lines += health_check_lines(service.health)
+        lines += health_check_lines(service.health, assets=assets)
     lines += _persistence(service, peers=peers)
     lines += [_server_line(s, service, farm, skeleton=skeleton) for s in service.servers]
     return lines
@@ -302,8 +335,11 @@ def _text(
     ]
     if peers:
         lines.append(f"    localpeer {PEERS}")
-    if any(s.health is not None and s.health.log for f in farms for s in f.services):
+    checks = [s.health for f in farms for s in f.services if s.health is not None]
+    if any(health.log for health in checks):
         lines.append("    log stdout format short local0")  # HAProxy's output: haproxy.log
+    if any(health.command for health in checks):
+        lines += ["    insecure-fork-wanted", "    external-check"]  # plugins run as checks
     lines.append("")
     if peers:
         # Only the local peer: on a reload the old worker teaches its tables to the new one.
@@ -352,6 +388,10 @@ def render(
             for name in farm.certificates:
                 files[certificate_file_name(name)] = certificates[name].encode()
         for service in farm.services:
+            if service.health is not None and service.health.command:
+                files[FG_RUNNER] = FG_RUNNER_TEXT.encode()
+                command = json.dumps(list(service.health.command)).encode()
+                files[fg_command_file(service.id)] = command
             for server in service.servers:
                 key = (backend_name(service.id), server_name(server.id))
                 servers[key] = server_state(server, sticky=bool(service.persistence))

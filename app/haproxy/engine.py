@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import BadRequest
-from app.haproxy.config import Rendered, ServerState, render
+from app.haproxy.config import FG_RUNNER, Rendered, ServerState, render
 from app.haproxy.model import HttpFarmSpec
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,8 @@ class HaproxyEngine:
             target = assets / name
             if not target.exists() or target.read_bytes() != content:
                 tmp = target.with_suffix(".tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                mode = 0o700 if name == FG_RUNNER else 0o600  # HAProxy executes the runner
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
                 with os.fdopen(fd, "wb") as out:
                     out.write(content)
                 os.replace(tmp, target)

@@ -82,6 +82,9 @@ class HealthCheck:
     statuses: tuple[str, ...] = ()  # accepted status codes; (): any below 400
     body: str | None = None  # a string the body must contain
     log: bool = False  # `fglog`: every check's result to HAProxy's log (STATE_DIR/haproxy)
+    # A Nagios plugin HAProxy runs (`external-check`): its path and arguments, HOST and PORT
+    # substituted per server when it runs; () for the TCP/HTTP checks above.
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -78,10 +79,19 @@ def backend_status(backend: HttpBackend, down: frozenset[int] = frozenset()) -> 
 
 
 class HttpFarmService:
-    def __init__(self, uow: UnitOfWork, engine: HaproxyEngine, addresses: AddressBook) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        engine: HaproxyEngine,
+        addresses: AddressBook,
+        *,
+        plugin_dir: Path = Path("/usr/lib/nagios/plugins"),
+    ) -> None:
         self.uow = uow
         self.engine = engine
         self.addresses = addresses
+        self.plugin_dir = plugin_dir  # farmguardian's plugins (settings.fg_plugin_dir)
+        self.health = service_health(plugin_dir)
 
     # -- the unit of work -----------------------------------------------------------------
 
@@ -94,7 +104,7 @@ class HttpFarmService:
                 yield work
                 work.session.flush()
                 work.session.expire_all()
-                farms, pems = hrepo.desired_http_state(work.session, service_health)
+                farms, pems = hrepo.desired_http_state(work.session, self.health)
                 if any(f.running for f in farms) and not self.engine.available():
                     raise BadRequest(
                         "HAProxy is not installed: http farms cannot run.", description=description
@@ -110,7 +120,7 @@ class HttpFarmService:
     def sync(self) -> None:
         """Start-up: make HAProxy serve the committed state."""
         with self.uow.read() as session:
-            farms, pems = hrepo.desired_http_state(session, service_health)
+            farms, pems = hrepo.desired_http_state(session, self.health)
         if any(f.running for f in farms) and not self.engine.available():
             return
         self.engine.sync(farms, pems)
@@ -430,7 +440,7 @@ class HttpFarmService:
                 setattr(service, key, value)
             if service.fg_enabled:
                 try:
-                    service_check(service)
+                    service_check(service, self.plugin_dir)
                 except CheckError as exc:
                     raise BadRequest(f"Invalid fgscript, {exc}.", description=description) from None
             work.session.flush()

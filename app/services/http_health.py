@@ -1,29 +1,39 @@
 """A service's farmguardian (`fgscript`) as an HAProxy health check.
 
-HAProxy probes the backends itself, so only the commands kernlb understands exactly run for
-http services: `check_tcp` (a TCP connect) and `check_http` (`option httpchk`); the options
-come from app/health/checks.py's parser, the same as for l4xnat farms.  Other plugins are
+HAProxy probes the backends itself: `check_tcp` (a TCP connect) and `check_http` (`option
+httpchk`) with the options app/health/checks.py's parser understands exactly (the same parser as
+for l4xnat farms) become HAProxy's own checks; any other plugin of the plugin directory runs as
+HAProxy's `external-check` (app/haproxy/config.py's runner).  A plugin that is not installed is
 refused when the farmguardian is set, not at render time.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from app.db.models import HttpService
 from app.haproxy.config import quote
 from app.haproxy.model import HealthCheck
-from app.health.checks import HOST, PORT, CheckError, HttpCheck, TcpCheck, parse_check
+from app.health.checks import (
+    HOST,
+    PORT,
+    CheckError,
+    CommandCheck,
+    TcpCheck,
+    check_timeout,
+    missing_plugin,
+    parse_check,
+)
 
 _STATUS = re.compile(r"[1-5][0-9][0-9]")
-# Only the path of a command check matters here, and those are refused.
-_NO_PLUGINS = Path("/usr/lib/nagios/plugins")
 
 
 def health_check(
     script: str,
     *,
+    plugin_dir: Path,
     interval: int,
     timeout: int = 0,
     rise: int = 1,
@@ -32,13 +42,17 @@ def health_check(
     log: bool = False,
 ) -> HealthCheck:
     """Raises CheckError (the message completes "Invalid fgscript, ...")."""
-    check = parse_check(script, _NO_PLUGINS)
-    if not isinstance(check, TcpCheck | HttpCheck):
-        raise CheckError(
-            "http farms run check_tcp -H HOST -p PORT or check_http -I HOST (-p, -S, -e, -s, "
-            "-u, -t, -H)"
-        )
-    seconds = max(int(check.timeout or timeout or interval), 1)
+    check = parse_check(script, plugin_dir)
+    if isinstance(check, CommandCheck):
+        problem = missing_plugin(check)
+        if problem is not None:
+            raise CheckError(problem)
+        if any(ord(c) < 0x20 for arg in check.args for c in arg):
+            raise CheckError("it contains control characters")
+    seconds = max(int(check_timeout(check) or timeout or interval), 1)
+    if isinstance(check, CommandCheck):  # HAProxy runs the plugin (`external-check`)
+        command = (str(check.path), *check.args)
+        return HealthCheck(interval, seconds, rise, fall, cut_conns, log=log, command=command)
     if isinstance(check, TcpCheck):
         port = None if check.port == PORT else int(check.port)
         return HealthCheck(interval, seconds, rise, fall, cut_conns, port=port, log=log)
@@ -73,10 +87,11 @@ def health_check(
     return health
 
 
-def service_check(service: HttpService) -> HealthCheck:
+def service_check(service: HttpService, plugin_dir: Path) -> HealthCheck:
     """The service's farmguardian as an HAProxy check (CheckError: HAProxy cannot run it)."""
     return health_check(
         service.fg_script,
+        plugin_dir=plugin_dir,
         interval=service.fg_timecheck,
         timeout=service.fg_timeout,
         rise=service.fg_rise,
@@ -86,12 +101,16 @@ def service_check(service: HttpService) -> HealthCheck:
     )
 
 
-def service_health(service: HttpService) -> HealthCheck | None:
-    """None: no farmguardian (or, which the API never lets happen, a script HAProxy cannot
-    run): HAProxy's default TCP check."""
-    if not service.fg_enabled:
-        return None
-    try:
-        return service_check(service)
-    except CheckError:
-        return None
+def service_health(plugin_dir: Path) -> Callable[[HttpService], HealthCheck | None]:
+    """A service's check, or None: no farmguardian (or, which the API never lets happen, a
+    script HAProxy cannot run): HAProxy's default TCP check."""
+
+    def health(service: HttpService) -> HealthCheck | None:
+        if not service.fg_enabled:
+            return None
+        try:
+            return service_check(service, plugin_dir)
+        except CheckError:
+            return None
+
+    return health

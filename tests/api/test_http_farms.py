@@ -499,10 +499,10 @@ def test_service_farmguardian_becomes_haproxy_checks(
         ({"service": "web", "fgscript": ""}, 400, "Invalid fgscript, can't be blank."),
         ({"service": "web", "color": "red"}, 400, "Illegal params: color"),
         (
-            {"service": "web", "fgenabled": "true", "fgscript": "check_ping -H HOST"},
+            {"service": "web", "fgenabled": "true", "fgscript": "check_nothing -H HOST"},
             400,
-            "Invalid fgscript, http farms run check_tcp -H HOST -p PORT or check_http -I HOST "
-            "(-p, -S, -e, -s, -u, -t, -H).",
+            "Invalid fgscript, the check 'check_nothing' is not installed in "
+            "/usr/lib/nagios/plugins.",
         ),
         (
             {"service": "web", "fgenabled": "true", "fgscript": "check_http -I HOST -e HTTP/1.1"},
@@ -595,3 +595,23 @@ def test_fglog_logs_every_check(client: TestClient, settings: Settings) -> None:
     text = config(settings)  # `haproxy -c` accepted it
     assert "    log stdout format short local0\n" in text
     assert "    log global\n    option log-health-checks\n" in text
+
+
+def test_a_plugin_runs_as_an_external_check(client: TestClient, settings: Settings) -> None:
+    create_http(client)
+    add_service(client, "www", "web")
+    script = "check_tcp -H HOST -p PORT -w 2 -c 3"  # -w/-c: not native, the plugin runs
+    body = {"service": "web", "fgenabled": "true", "fgscript": script}
+    response = client.put(url("/farms/www/fg"), json=body)
+    assert response.status_code == 200, response.text
+    text = config(settings)  # `haproxy -c` accepted it
+    assert "    insecure-fork-wanted\n    external-check\n" in text
+    assert "    option external-check\n" in text
+    runner = next((settings.state_dir / "haproxy").glob("assets-*/kernlb-fgcheck"))
+    assert f'    external-check command "{runner}"\n' in text
+    assert runner.stat().st_mode & 0o777 == 0o700
+    arguments = next((settings.state_dir / "haproxy").glob("assets-*/fgcheck-svc*.json"))
+    assert arguments.read_text() == (
+        '["/usr/lib/nagios/plugins/check_tcp", "-H", "HOST", "-p", "PORT", "-w", "2", "-c", "3"]'
+    )
+    assert script not in text  # the arguments live in the file, not in the configuration

@@ -459,8 +459,15 @@ def wait_status(kernlb: KernlbServer, wanted: list[str], timeout: float = 20) ->
     raise AssertionError(f"backends never became {wanted}: {farm}")
 
 
+@pytest.mark.parametrize(
+    "script",
+    [
+        "check_http -I HOST -p PORT -u / -e 200",  # HAProxy's own httpchk
+        "check_tcp -H HOST -p PORT -w 2 -c 3",  # the Nagios plugin, as HAProxy's external-check
+    ],
+)
 def test_farmguardian_takes_a_dead_backend_out_and_brings_it_back(
-    topo: Topology, kernlb: KernlbServer
+    topo: Topology, kernlb: KernlbServer, script: str
 ) -> None:
     serve(topo, "b1")
     b2 = serve(topo, "b2")
@@ -471,7 +478,7 @@ def test_farmguardian_takes_a_dead_backend_out_and_brings_it_back(
     fg = {
         "service": "main",
         "fgenabled": "true",
-        "fgscript": "check_http -I HOST -p PORT -u / -e 200",
+        "fgscript": script,
         "fgtimecheck": 1,
         "fglog": "true",
     }
