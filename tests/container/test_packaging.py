@@ -102,18 +102,22 @@ def test_unit_syncs_before_the_network_and_serves_unprivileged() -> None:
     assert unit["ProtectSystem"] == ["strict"]
 
 
-def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+@pytest.mark.parametrize("drop_in", [None, CLUSTER_DROP_IN], ids=["unit", "cluster drop-in"])
+def test_unit_passes_systemd_analyze_verify(tmp_path: Path, drop_in: Path | None) -> None:
     analyze, kernlb = shutil.which("systemd-analyze"), shutil.which("kernlb")
     if analyze is None or kernlb is None:
         pytest.skip("needs systemd-analyze and an installed kernlb")
     # verify checks that the executables exist: point the copy at this installation.
     unit = tmp_path / "kernlb.service"
     unit.write_text(UNIT.read_text().replace("/opt/kernlb/bin/kernlb", kernlb))
+    if drop_in is not None:  # verify reads kernlb.service.d/ beside the unit
+        (tmp_path / "kernlb.service.d").mkdir()
+        (tmp_path / "kernlb.service.d" / "cluster.conf").write_text(drop_in.read_text())
     proc = subprocess.run(
         [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    assert "kernlb.service" not in proc.stderr, proc.stderr
+    assert "kernlb.service" not in proc.stderr, proc.stderr  # nor the drop-in's path
 
 
 def test_cluster_drop_in_runs_as_root_with_cap_kill_and_nothing_more() -> None:
@@ -131,21 +135,6 @@ def test_cluster_drop_in_runs_as_root_with_cap_kill_and_nothing_more() -> None:
         "DynamicUser", "User", "Group", "CapabilityBoundingSet", "AmbientCapabilities"
     }  # fmt: skip
     assert base["ProtectSystem"] == ["strict"] and base["NoNewPrivileges"] == ["yes"]
-
-
-def test_unit_with_the_cluster_drop_in_passes_systemd_analyze_verify(tmp_path: Path) -> None:
-    analyze, kernlb = shutil.which("systemd-analyze"), shutil.which("kernlb")
-    if analyze is None or kernlb is None:
-        pytest.skip("needs systemd-analyze and an installed kernlb")
-    unit = tmp_path / "kernlb.service"
-    unit.write_text(UNIT.read_text().replace("/opt/kernlb/bin/kernlb", kernlb))
-    (tmp_path / "kernlb.service.d").mkdir()
-    (tmp_path / "kernlb.service.d" / "cluster.conf").write_text(CLUSTER_DROP_IN.read_text())
-    proc = subprocess.run(
-        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "kernlb.service" not in proc.stderr, proc.stderr  # the drop-in's path included
 
 
 def test_compose_runs_on_the_host_network_with_network_capabilities_only() -> None:
