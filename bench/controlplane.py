@@ -345,17 +345,35 @@ def nftlb_farm_chains(ns: str) -> int:
 class OpResult:
     samples_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    server_cpu_s: float | None = None  # the server's CPU over the measured requests
 
     @property
     def median_ms(self) -> float | None:
         return statistics.median(self.samples_ms) if self.samples_ms else None
 
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_s is None or not self.samples_ms:
+            return None
+        return self.server_cpu_s * 1000 / len(self.samples_ms)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "median_ms": self.median_ms,
             "samples_ms": [round(s, 3) for s in self.samples_ms],
+            "server_cpu_ms_per_request": self.cpu_ms_per_request,
             "errors": self.errors,
         }
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of a process, every thread (proc(5) fields 14 and 15)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 @dataclass
@@ -395,13 +413,19 @@ def measure_ops(
     warmup: int,
     request: Callable[[str, int, int], Reply],
     ok: Callable[[Reply], bool],
+    server_pid: int | None = None,
 ) -> dict[str, OpResult]:
-    """``request(op, farm_index, k)``; warm-ups first, then ``reps`` measured requests."""
+    """``request(op, farm_index, k)``; warm-ups first, then ``reps`` measured requests.  With
+    ``server_pid``, the server's CPU time over the measured requests is recorded too (less
+    sensitive than latency to what else the machine runs)."""
     results: dict[str, OpResult] = {}
     targets = op_farms(n, warmup + reps)
     for op in OPS:
         result = OpResult()
+        cpu_start = None
         for k, farm in enumerate(targets):
+            if k == warmup and server_pid is not None:
+                cpu_start = process_cpu_s(server_pid)
             reply = client.run(request, op, farm, k)
             if not ok(reply):
                 result.errors.append(f"{reply.status}: {reply.body[:200]!r}")
@@ -410,6 +434,8 @@ def measure_ops(
                 continue
             if k >= warmup:
                 result.samples_ms.append(reply.seconds * 1000)
+        if cpu_start is not None and server_pid is not None:
+            result.server_cpu_s = process_cpu_s(server_pid) - cpu_start
         results[op] = result
     return results
 
@@ -473,7 +499,9 @@ def bench_kernlb(
         def ok(reply: Reply) -> bool:
             return 200 <= reply.status < 300
 
-        result.ops = measure_ops(client, n, args.reps, args.warmup, request, ok)
+        result.ops = measure_ops(
+            client, n, args.reps, args.warmup, request, ok, server_pid=proc.pid
+        )
         listing = client.run(http_request, KERNLB_PORT, "GET", f"{ZAPI}/farms", headers)
         result.extra["get_farms_bytes"] = len(listing.body)
         result.extra["get_farms_count"] = len(json.loads(listing.body).get("params", []))
@@ -572,7 +600,9 @@ def bench_nftlb(
             except ValueError:
                 return False
 
-        result.ops = measure_ops(client, n, args.reps, args.warmup, request, ok)
+        result.ops = measure_ops(
+            client, n, args.reps, args.warmup, request, ok, server_pid=proc.pid
+        )
         listing = client.run(http_request, NFTLB_PORT, "GET", "/farms", headers)
         result.extra["get_farms_bytes"] = len(listing.body)
         result.extra["get_farms_count"] = len(json.loads(listing.body).get("farms", []))
@@ -906,6 +936,16 @@ def report(
                     _fmt_ms(fv) if fv is not None else missing,
                     _ratio(kv, fv),
                 )
+                kc = k.ops.get(op, OpResult()).cpu_ms_per_request
+                fc = f.ops.get(op, OpResult()).cpu_ms_per_request if f else None
+                if kc is not None or fc is not None:
+                    row(
+                        "",
+                        "  server CPU per request",
+                        _fmt_ms(kc),
+                        _fmt_ms(fc) if fc is not None else missing,
+                        _ratio(kc, fc),
+                    )
             for name, sysres in (("kernlb", k), ("nftlb", f)):
                 if sysres is None:
                     continue

@@ -227,10 +227,13 @@ class LibNftAdapter:
         if not commands:
             return
         payload = {"nftables": commands}
+        # The context reads JSON (its JSON output flag is on); compact text is quicker to
+        # write and parse (a start-up batch at 10,000 farms is ~5 MB).
+        text = json.dumps(payload, separators=(",", ":"), check_circular=False)
         self.cache.learn(commands)
         with self._lock:
             before = self._generation.read()
-            rc, _out, err = self._nft.json_cmd(payload)
+            rc, _out, err = self._nft.cmd(text)
             if rc == 0:
                 self.cache.after_commit(commands, before, self._generation.read())
         if rc != 0:
