@@ -32,7 +32,17 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from app.net import backend_server
-from app.net.lab import Lab, NetnsExecutor, ip_batch, ns_exec, run, sysctl, veth, wait_for_line
+from app.net.lab import (
+    BuiltOnLab,
+    Lab,
+    NetnsExecutor,
+    ip_batch,
+    ns_exec,
+    run,
+    sysctl,
+    veth,
+    wait_for_line,
+)
 
 VIP = "198.18.20.100"
 GATEWAY = "198.18.21.1"
@@ -128,7 +138,7 @@ class LbNode(Generic[S]):
 
 
 @dataclass
-class ClusterLab(Generic[S]):
+class ClusterLab(BuiltOnLab, Generic[S]):
     """The namespaces, backends and nodes; `prefix` (with the caller's PID) names them."""
 
     workdir: Path
@@ -143,17 +153,6 @@ class ClusterLab(Generic[S]):
 
     def ns(self, role: str) -> str:
         return f"{self.prefix}{role}"
-
-    @property
-    def created(self) -> list[str]:
-        return self.lab.namespaces
-
-    def build(self) -> None:
-        try:
-            self._build()
-        except BaseException:
-            self.destroy()
-            raise
 
     def _build(self) -> None:
         lab = self.lab

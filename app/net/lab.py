@@ -420,3 +420,33 @@ class Lab:
         for name in reversed(self.namespaces):
             run(["ip", "netns", "del", name], check=False)
         self.namespaces.clear()
+
+
+class BuiltOnLab:
+    """A topology whose namespaces and processes live in one :class:`Lab` (``lab``):
+    :meth:`build` makes it (``_build``), and removes what it made (``destroy``) if a step
+    fails, so a half-built topology never outlives its owner."""
+
+    lab: Lab
+
+    @property
+    def created(self) -> list[str]:
+        """The namespaces made so far."""
+        return self.lab.namespaces
+
+    def build(self) -> None:
+        try:
+            self._build()
+            self._built()
+        except BaseException:
+            self.destroy()
+            raise
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def _built(self) -> None:
+        """Called when every step succeeded, still under the clean-up guard."""
+
+    def destroy(self) -> None:
+        raise NotImplementedError

@@ -32,6 +32,7 @@ from typing import ClassVar, Self
 
 from app.net import backend_server
 from app.net.lab import (
+    BuiltOnLab,
     Lab,
     LabCommandError,
     addresses,
@@ -135,7 +136,7 @@ class Backend:
 
 
 @dataclass
-class LabTopology:
+class LabTopology(BuiltOnLab):
     """What the topologies share: a name prefix (with our PID: other runs coexist), the lab that
     holds their namespaces and processes, and a client and an LB namespace.
 
@@ -172,21 +173,8 @@ class LabTopology:
     def lb(self) -> str:
         return f"{self.prefix}l"
 
-    @property
-    def created(self) -> list[str]:
-        """The namespaces made so far."""
-        return self.lab.namespaces
-
-    def build(self) -> None:
-        try:
-            self._build()
-            self._as_built = self.fingerprint()
-        except BaseException:
-            self.destroy()
-            raise
-
-    def _build(self) -> None:
-        raise NotImplementedError
+    def _built(self) -> None:
+        self._as_built = self.fingerprint()
 
     def __enter__(self) -> Self:
         self.build()
