@@ -422,12 +422,17 @@ def test_haproxy_refusal_rolls_back(client: TestClient, settings: Settings) -> N
 FG = "Modify farm guardian"
 
 
-def test_service_farmguardian_becomes_haproxy_checks(
-    client: TestClient, settings: Settings
-) -> None:
+def farm_www_with_service_web(client: TestClient) -> None:
+    """http farm `www`, service `web`, one backend 192.0.2.1:8080."""
     create_http(client)
     add_service(client, "www", "web")
     client.post(url("/farms/www/services/web/backends"), json={"ip": "192.0.2.1", "port": 8080})
+
+
+def test_service_farmguardian_becomes_haproxy_checks(
+    client: TestClient, settings: Settings
+) -> None:
+    farm_www_with_service_web(client)
     script = "check_http -I HOST -p PORT -u /health -e 200,204 -s 'all good' -t 2"
     body = {"service": "web", "fgenabled": "true", "fgscript": script, "fgtimecheck": "3"}
     expect(
@@ -542,9 +547,7 @@ def test_stick_tables_use_the_local_peer(client: TestClient, settings: Settings)
 def test_service_farmguardian_under_the_service_path(
     client: TestClient, settings: Settings
 ) -> None:
-    create_http(client)
-    add_service(client, "www", "web")
-    client.post(url("/farms/www/services/web/backends"), json={"ip": "192.0.2.1", "port": 8080})
+    farm_www_with_service_web(client)
     body = {"fgenabled": "true", "fgscript": "check_tcp -H HOST -p PORT", "fgtimecheck": 4}
     response = client.put(url("/farms/www/services/web/fg"), json=body)
     assert response.status_code == 200, response.text
