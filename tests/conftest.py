@@ -12,6 +12,7 @@ the system (namespaces, bridges, temporary directories, sockets) includes the wo
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 from collections.abc import Iterator
@@ -46,6 +47,22 @@ def require_netns() -> None:
         skip_or_fail(reason)
 
 
+def unique_node_ids(items: list[pytest.Item]) -> None:
+    """Schemathesis names its tests `test_x[GET /path]` but gives them all the node id
+    `module::test_x`; xdist schedules by node id, so it ran one of them and dropped the rest.
+    The node id gets the name's operation, as pytest's own parametrized tests have."""
+    for item in items:
+        module, _, name = item.nodeid.rpartition("::")
+        if module and item.name != name and item.name.startswith(f"{name}["):
+            node_id = f"{module}::{item.name}"
+            try:  # pytest >= 9 keeps a structured id
+                from _pytest.nodeid import coerce_node_id
+            except ImportError:
+                item._nodeid = node_id
+            else:
+                item._id = coerce_node_id(node_id)
+
+
 # Under xdist, whole modules are handed out in collection order (scripts/test.sh passes
 # --no-loadscope-reorder, else xdist would sort them by test count): the long ones go first, so
 # that no worker starts one of them when the others are done.  First the modules marked `slow`
@@ -54,9 +71,15 @@ def require_netns() -> None:
 WAITING = ("tests/container/", "tests/netns/", "tests/kernel/")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unique_node_ids(items)
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
+    counts = collections.Counter(item.nodeid for item in items)
+    shared = sorted(node_id for node_id, count in counts.items() if count > 1)
+    if shared:
+        raise pytest.UsageError(f"tests share node ids (xdist would run one of each): {shared[:5]}")
     slow_modules = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
 
     def rank(item: pytest.Item) -> int:
