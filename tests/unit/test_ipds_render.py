@@ -100,3 +100,27 @@ def test_sources_are_canonical_and_strict() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} accepted")
+
+
+def test_the_fast_ipv4_parser_agrees_with_ipaddress() -> None:
+    import ipaddress
+    import random
+
+    rng = random.Random(14)
+    cases = ["0.0.0.0/0", "01.2.3.4", "1.2.3", "1.2.3.4/024", "1.2.3.0/024", "1.2.3.4/+8"]
+    for _ in range(5000):
+        addr = ".".join(str(rng.randint(0, 255)) for _ in range(4))
+        cases += [addr, f"{addr}/{rng.randint(0, 33)}", f"{addr.rsplit('.', 1)[0]}.0/24"]
+    for value in cases:
+        try:
+            net = ipaddress.ip_network(value, strict=True)
+            text = str(net.network_address) if net.prefixlen == 32 else str(net)
+            want: object = (text, int(net.network_address), int(net.broadcast_address))
+        except ValueError:
+            want = None
+        try:
+            got = parse_source(value)
+            have: object = (got.text, got.first, got.last)
+        except ValueError:
+            have = None
+        assert have == want, value
