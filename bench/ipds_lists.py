@@ -14,9 +14,9 @@ through libnftables, as before):
 - build: the list rendered and turned into its batch (Python);
 - load: that batch applied (split: elements to bytes; encode: the nfnetlink messages;
   the rest is the kernel, libnftables' two small steps and the acks);
-- floor: in the same run, the same number of addresses into a bare hash set with one raw
-  nfnetlink batch (bench/ipds_kernel_floor.py's `netlink_fill`): the kernel's own cost, so
-  a busy machine's figures can be read as a ratio;
+- floor: in the same run, the same number of addresses into a bare hash set (sized as kernlb
+  sizes its list sets) with one raw nfnetlink batch (bench/ipds_kernel_floor.py's
+  `netlink_fill`): the kernel's own cost, so a busy machine's figures can be read as a ratio;
 - add/delete one source with the list loaded (what `POST .../sources` sends: one element);
 - one unrelated element change (a map element, as a farm change sends) with and without the
   large list in the ruleset.
@@ -46,6 +46,7 @@ from app.net.netns import enter_netns
 from app.nft.adapter import LibNftAdapter
 from app.nft.bulk import split_bulk
 from app.nft.diff import diff, sync
+from app.nft.ipds import list_set_tier
 from app.nft.netlink_elements import ElementWriter, encode_batch
 from app.nft.render import Ruleset, render_list, render_skeleton
 from app.reconcile.reconciler import Reconciler
@@ -73,10 +74,13 @@ def floor(n: int) -> float:
     """Seconds the kernel takes n IPv4 addresses in one raw nfnetlink batch (no kernlb)."""
     adapter = LibNftAdapter()
     table = {"family": "inet", "table": "kbfloor"}
+    tier = list_set_tier(n)
+    sized = {"size": 1 << tier} if tier else {}
     adapter.apply(
         [
             {"add": {"table": {"family": "inet", "name": "kbfloor"}}},
-            {"add": {"set": {**table, "name": "floor", "type": "ipv4_addr"}}},
+            # sized like kernlb's list sets (a fixed hash from SIZED_FROM elements on)
+            {"add": {"set": {**table, "name": "floor", "type": "ipv4_addr", **sized}}},
         ]
     )
     base = int(ipaddress.IPv4Address("10.0.0.0"))
@@ -141,7 +145,9 @@ def run(sizes: list[int], reps: int, *, netlink: bool) -> None:
             del split
         load = timed(lambda batch=batch: reconciler.apply_batch(batch))
         floor_s = floor(n) if netlink else 0.0
-        set_name = f"l-{spec.id}-4-32"
+        # The /32 set (named with its size tier when the list is large).
+        names = [name.split("/", 1)[1] for name in new.lists[spec.id].sets]
+        set_name = next(name for name in names if name.startswith(f"l-{spec.id}-4-32"))
 
         def one(verb: str, i: int, set_name: str = set_name) -> None:
             element = {
@@ -172,12 +178,8 @@ def run(sizes: list[int], reps: int, *, netlink: bool) -> None:
         )
         reconciler.apply_batch(
             [
-                {"delete": {"set": {"family": "inet", "table": "kernlb", "name": set_name}}},
-                {
-                    "delete": {
-                        "set": {"family": "inet", "table": "kernlb", "name": f"l-{spec.id}-4-30"}
-                    }
-                },
+                {"delete": {"set": {"family": "inet", "table": "kernlb", "name": name}}}
+                for name in names
             ]
         )
 

@@ -118,7 +118,7 @@ class ListRef:
     policy: str
     # (family, prefix length) of the sources the list holds: one kernel set each.  Filled by
     # the reconciler from the list's rendered sets, so farm rules look up only those.
-    shape: tuple[tuple[int, int], ...] = ()
+    shape: tuple[tuple[int, int, int], ...] = ()  # (family, prefix length, size tier)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from app.nft.netlink_elements import ElementOp
 Command = dict[str, Any]
 
 BULK_ELEMENTS = 10_000  # fewer list elements stay in the one atomic libnftables batch
-_LIST_SET = re.compile(r"l-\d+-([46])-\d+")
+_LIST_SET = re.compile(r"l-\d+-([46])-\d+(?:-s\d+)?")
 
 
 @dataclass

@@ -697,19 +697,16 @@ def render_list(spec: ListSpec) -> ListFragment:
     sets: dict[str, SetDecl] = {}
     members: dict[str, frozenset[str]] = {}
     for (family, length), addrs in sorted(ipds.list_sets(spec).items()):
-        name = qualified(FAMILY, ipds.list_set_name(spec.id, family, length))
-        sets[name] = SetDecl("set", ipds.list_set_decl(spec.id, family, length))
+        tier = ipds.list_set_tier(len(addrs))
+        name = qualified(FAMILY, ipds.list_set_name(spec.id, family, length, tier))
+        sets[name] = SetDecl("set", ipds.list_set_decl(spec.id, family, length, tier))
         members[name] = addrs
     return ListFragment(sets=sets, members=members)
 
 
-def list_shape(fragment: ListFragment) -> tuple[tuple[int, int], ...]:
-    """(family, prefix length) of each set of a rendered list (names `l-ID-FAMILY-LENGTH`)."""
-    shape = []
-    for name in fragment.sets:
-        _, _, family, length = split_name(name)[1].split("-")
-        shape.append((int(family), int(length)))
-    return tuple(sorted(shape))
+def list_shape(fragment: ListFragment) -> tuple[tuple[int, int, int], ...]:
+    """(family, prefix length, size tier) of each set of a rendered list."""
+    return tuple(sorted(ipds.list_set_key(split_name(name)[1]) for name in fragment.sets))
 
 
 def ipds_on(farms: Iterable[FarmSpec]) -> bool:

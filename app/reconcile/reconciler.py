@@ -38,7 +38,7 @@ from app.nft.adapter import NftAdapter, NftError, summarise_listing
 from app.nft.bulk import BulkSplit, apply_in_steps, split_bulk
 from app.nft.content import content_drift, expected_content, kernel_content
 from app.nft.diff import _merged, diff, drift, expected_summary, sync
-from app.nft.ipds import list_set_decl, list_set_name
+from app.nft.ipds import list_set_decl, list_set_key, list_set_name, list_set_tier
 from app.nft.netlink_dump import NetlinkDumper, missing_elements
 from app.nft.netlink_elements import ElementError, ElementOp, ElementWriter, address
 from app.nft.render import (
@@ -234,21 +234,27 @@ class Reconciler:
                 continue
             sets = dict(before.sets)
             members = dict(before.members)
-            for texts, adding in ((change.removed, False), (change.added, True)):
-                touched: dict[str, set[str]] = {}
+            current = {list_set_key(split_name(name)[1])[:2]: name for name in before.sets}
+            changed: dict[tuple[int, int], tuple[set[str], set[str]]] = {}
+            for texts, slot in ((change.removed, 0), (change.added, 1)):
                 for text in texts:
                     family, length, addr = prefix_of(text)
-                    name = qualified("inet", list_set_name(list_id, family, length))
-                    touched.setdefault(name, set()).add(addr)
+                    changed.setdefault((family, length), (set(), set()))[slot].add(addr)
+            for (family, length), (removed, added) in changed.items():
+                old_name = current.get((family, length))
+                had = members.get(old_name, frozenset()) if old_name else frozenset()
+                now = (had - removed) | added
+                tier = list_set_tier(len(now))
+                name = qualified("inet", list_set_name(list_id, family, length, tier))
+                if old_name is not None and (old_name != name or not now):
+                    # Emptied, or grown or shrunk past its size tier: the set goes (a new one,
+                    # with every member, takes its place; the farms' rules follow).
+                    sets.pop(old_name, None)
+                    members.pop(old_name, None)
+                if now:
                     if name not in sets:
-                        sets[name] = SetDecl("set", list_set_decl(list_id, family, length))
-                for name, addrs in touched.items():
-                    had = members.get(name, frozenset())
-                    members[name] = (had | addrs) if adding else (had - addrs)
-            for name in [n for n, m in members.items() if not m]:
-                # No source of that length left: the set goes (and the rules looking it up).
-                members.pop(name)
-                sets.pop(name, None)
+                        sets[name] = SetDecl("set", list_set_decl(list_id, family, length, tier))
+                    members[name] = frozenset(now)
             lists[list_id] = ListFragment(sets=sets, members=members)
         return lists
 

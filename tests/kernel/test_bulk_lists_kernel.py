@@ -93,6 +93,21 @@ holds(after)
 # start-up over existing sets: flushed and refilled in one element transaction
 reconciler.apply_batch(sync(other, reconciler.adapter.summary()))
 holds(other)
+
+# past SIZED_FROM a list set is declared with a size (the kernel's fixed hash), named by it
+sized = ruleset(0, 70_000)
+assert "inet/l-7-4-32-s18" in sized.lists[7].sets
+reconciler.apply_batch(diff(other, sized, farms=[], lists=[7]))
+holds(sized)
+listing = subprocess.run(["nft", "list", "set", "inet", "kernlb", "l-7-4-32-s18"],
+                         capture_output=True, text=True, check=True).stdout
+assert "size 262144" in listing, listing[:300]
+# and back under it: the sized set goes, a plain one takes the members
+reconciler.apply_batch(diff(sized, other, farms=[], lists=[7]))
+holds(other)
+sets = subprocess.run(["nft", "list", "sets", "table", "inet", "kernlb"],
+                      capture_output=True, text=True, check=True).stdout
+assert "l-7-4-32-s18" not in sets, sets
 print("OK")
 """
 

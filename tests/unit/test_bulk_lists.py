@@ -11,9 +11,11 @@ import pytest
 from app.domain.ipds import ListSpec
 from app.nft.bulk import apply_in_steps, inverse, split_bulk
 from app.nft.diff import diff, expected_summary, sync
-from app.nft.ipds import list_sets
+from app.nft.fake import FakeNftAdapter
+from app.nft.ipds import SIZED_FROM, list_set_tier, list_sets
 from app.nft.netlink_elements import ElementOp
-from app.nft.render import Ruleset, render_list, render_skeleton
+from app.nft.render import Ruleset, list_shape, render_list, render_skeleton
+from app.reconcile.reconciler import ListChange, Reconciler
 
 SKELETON = render_skeleton()
 EMPTY = Ruleset(skeleton=SKELETON, farms={})
@@ -170,3 +172,40 @@ def test_a_refused_step_undoes_the_previous_ones(fail: str, expected: list[str])
     log, problems = steps(fail)
     assert log == expected
     assert problems == []
+
+
+def hosts_list(n: int) -> ListSpec:
+    hosts = frozenset(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(n))
+    return ListSpec(id=7, name="big", policy="deny", members={4: hosts})
+
+
+def test_large_list_sets_are_sized_and_named_by_their_size() -> None:
+    small = render_list(hosts_list(SIZED_FROM - 1))
+    assert list(small.sets) == ["inet/l-7-4-32"]
+    assert "size" not in small.sets["inet/l-7-4-32"].decl
+    big = render_list(hosts_list(SIZED_FROM))
+    assert list(big.sets) == ["inet/l-7-4-32-s17"]
+    assert big.sets["inet/l-7-4-32-s17"].decl["size"] == 2 * SIZED_FROM
+    assert list_shape(big) == ((4, 32, 17),)
+    assert list_set_tier(500_000) == 20  # 1,048,576 >= 2 x 500,000
+
+
+@pytest.mark.parametrize(
+    ("before", "added", "removed"),
+    [
+        (SIZED_FROM - 1, {"10.255.0.1"}, set()),  # grows into a sized set
+        (SIZED_FROM, set(), {"10.0.0.0"}),  # shrinks out of it
+        (SIZED_FROM + 5, {"10.255.0.1"}, {"10.0.0.0"}),  # stays
+    ],
+)
+def test_one_source_across_a_size_tier_gives_what_a_full_render_gives(
+    before: int, added: set[str], removed: set[str]
+) -> None:
+    spec = hosts_list(before)
+    reconciler = Reconciler(adapter=FakeNftAdapter(), session_factory=lambda: None)  # type: ignore[arg-type, return-value]
+    reconciler._applied = with_list(spec)
+    staged = reconciler._stage_lists(None, {7: ListChange(added=added, removed=removed)})  # type: ignore[arg-type]
+    after = ListSpec(
+        id=7, name="big", policy="deny", members={4: (spec.members[4] | added) - removed}
+    )
+    assert staged[7] == render_list(after)

@@ -50,9 +50,9 @@ def test_full_meter_sources_fall_under_the_aggregate_limit() -> None:
 
 def test_whitelists_and_blacklists_order() -> None:
     lists = (
-        ListRef(1, "bad", "deny", shape=((4, 24), (4, 32), (6, 64))),
-        ListRef(2, "good", "allow", shape=((4, 32),)),
-        ListRef(4, "ok2", "allow", shape=((4, 16),)),
+        ListRef(1, "bad", "deny", shape=((4, 24, 0), (4, 32, 0), (6, 64, 0))),
+        ListRef(2, "good", "allow", shape=((4, 32, 0),)),
+        ListRef(4, "ok2", "allow", shape=((4, 16, 0),)),
     )
     farm = dataclasses.replace(FARM, ipds=IpdsSpec(lists=lists))
     allow, deny24, deny32 = render([farm]).farms[3].chains["inet/i-3"].rules
