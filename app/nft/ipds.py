@@ -1,14 +1,14 @@
 """IPDS in nftables: per-farm filtering before scheduling (pure, like render.py).
 
 Layout (inet kernlb):
-- base chain `ipds` (filter prerouting, priority -160: after conntrack, before `sched`)
+- base chain `ipds` (filter prerouting, priority -160: after conntrack, before `nat-pre`)
   looks every packet up in the verdict maps `idisp4*`/`idisp6*` (the same keys as the
   dispatcher) and jumps with `goto` to the chain `i-<farm id>` of farms that have IPDS rules.
   Every packet, not only new connections: RST floods and bogus flags arrive on established
   or invalid flows.  Farms without IPDS have no element there: other farms are unaffected.
 - `i-<farm id>`: whitelists (drop what no allow list holds), blacklists, then the DoS rules.
-  A `drop` is final; the end of the chain returns to the base chain's `accept`, and the
-  packet goes on to `sched`.
+  A `drop` is final; the end of the chain returns to the base chain's `accept`, and a
+  new connection goes on to `nat-pre` (scheduling and DNAT).
 - lists are interval sets `l-<list id>-4` / `l-<list id>-6`, global objects shared by the
   farms they are attached to; adding or removing a source is one element command.
 - per-source meters are dynamic sets `m-<farm id>-<rule id>` of a fixed size.  When a meter
