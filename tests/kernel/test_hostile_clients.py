@@ -136,7 +136,10 @@ def test_slow_clients_are_cut_and_do_not_starve_others(tmp_path: Path) -> None:
         f"(timeout {TIMEOUT}s); meanwhile 10 requests took at most {max(fast) * 1000:.0f} ms"
     )
     assert max(fast) < 1.0, fast
-    assert all(TIMEOUT - 0.3 <= t <= TIMEOUT + 1.5 for t in cut_after), cut_after
+    # Never before the timeout; late by at most 2.5 s: a body dribbler's deadline starts once its
+    # request has passed authentication, which waits for a CPU when the suite's parallel workers
+    # load both cores (3.8 s was seen at load average 10; a hung cut would take 4 x TIMEOUT).
+    assert all(TIMEOUT - 0.3 <= t <= TIMEOUT + 2.5 for t in cut_after), cut_after
 
 
 def _dribble_body(head: bytes, started: float, *, limit: float) -> float:
