@@ -88,9 +88,18 @@ class ListChange:
 
 @dataclass
 class _Staged:
+    """What a request applied to the kernel, for `confirm` once the database committed.
+
+    Either the whole new state (`specs` + a `ruleset` holding every farm), or, when the
+    request left the set of farms as it was, only the farms it re-rendered (`delta`): then
+    `ruleset.farms` holds just those and `confirm` updates the applied dicts in place, so a
+    request at 10,000 farms copies no 10,000-entry dict.
+    """
+
     ruleset: Ruleset
     specs: dict[int, FarmSpec] = field(default_factory=dict)
     touched: frozenset[int] = frozenset()
+    delta: bool = False
 
 
 @contextlib.contextmanager
@@ -163,15 +172,13 @@ class Reconciler:
         with self.lock:
             if self._applied is None:
                 raise RuntimeError("reconciler used before the initial sync")
-            specs = dict(self._specs)
-            farms = dict(self._applied.farms)
+            removed: set[int] = set()
             fresh: list[FarmSpec] = []
             ids = set(farm_ids)
             for farm_id in ids:
                 farm = session.get(Farm, farm_id)
                 if farm is None:
-                    specs.pop(farm_id, None)
-                    farms.pop(farm_id, None)
+                    removed.add(farm_id)
                 else:
                     session.refresh(farm)
                     fresh.append(farm_spec(farm))
@@ -190,9 +197,18 @@ class Reconciler:
                         ids.add(spec.id)
                         fresh.append(spec)
             fresh = self._with_shapes(fresh, new_lists)
-            for spec in self._observe(fresh):
-                specs[spec.id] = spec
-                farms[spec.id] = render_farm(spec)
+            changed_specs = {spec.id: spec for spec in self._observe(fresh)}
+            changed_farms = {i: render_farm(spec) for i, spec in changed_specs.items()}
+            applied = self._applied
+
+            def whole() -> tuple[dict[int, FarmSpec], dict[int, Fragment]]:
+                """Every farm after this request (copies of the applied state)."""
+                specs = {i: s for i, s in self._specs.items() if i not in removed}
+                farms = {i: f for i, f in applied.farms.items() if i not in removed}
+                specs.update(changed_specs)
+                farms.update(changed_farms)
+                return specs, farms
+
             # Only netdev farms decide which ingress chains exist: skip the O(farms) walk
             # over every spec unless one of the touched farms is (or was) one.
             netdev = any(
@@ -200,21 +216,35 @@ class Reconciler:
                 for spec in (*fresh, *(self._specs.get(i) for i in ids))
                 if spec
             )
-            skeleton = self._skeleton_for(specs) if netdev else self._applied.skeleton
+            # The common request changes farms that exist and stay: stage only those.
+            delta = not netdev and all(
+                (i in self._specs) == (i not in removed) == (i in applied.farms) for i in ids
+            )
+            if delta:
+                specs, farms = changed_specs, changed_farms
+                skeleton = applied.skeleton
+            else:
+                specs, farms = whole()
+                skeleton = self._skeleton_for(specs) if netdev else applied.skeleton
+            # With `delta`, `new.farms` holds the touched farms only: all `diff` compares.
             new = Ruleset(skeleton=skeleton, farms=farms, lists=new_lists)
             try:
-                self._apply(diff(self._applied, new, farms=ids, lists=(lists or {}).keys()))
+                self._apply(diff(applied, new, farms=ids, lists=(lists or {}).keys()))
             except KernelRejected:
                 # A diff fails when the kernel no longer holds what was applied (someone
                 # edited or flushed it).  If so, go straight from what it holds to `new`.
                 kernel = self.adapter.summary()
-                problems = drift(expected_summary(self._applied), kernel)
+                problems = drift(expected_summary(applied), kernel)
                 if not problems:
                     raise
                 log.warning("nftables drift found while applying a change: %s", "; ".join(problems))
                 self.stats.repairs += 1
+                if delta:
+                    specs, farms = whole()
+                    new = Ruleset(skeleton=skeleton, farms=farms, lists=new_lists)
+                    delta = False
                 self._apply(sync(new, kernel))
-            self._staged = _Staged(new, specs, frozenset(ids))
+            self._staged = _Staged(new, specs, frozenset(ids), delta=delta)
 
     def _stage_lists(
         self, session: Session, changes: dict[int, ListChange | None]
@@ -275,10 +305,22 @@ class Reconciler:
 
     def confirm(self) -> None:
         with self.lock:
-            if self._staged is not None:
-                self._applied = self._staged.ruleset
-                self._specs = self._staged.specs
-                self._index(self._staged.touched)
+            staged = self._staged
+            if staged is not None and staged.delta:
+                assert self._applied is not None
+                # Same farm ids before and after: updating in place never resizes the dicts,
+                # so readers iterating `specs()` meanwhile are safe (each value is a whole spec).
+                farms = self._applied.farms
+                farms.update(staged.ruleset.farms)
+                self._specs.update(staged.specs)
+                self._applied = Ruleset(
+                    skeleton=staged.ruleset.skeleton, farms=farms, lists=staged.ruleset.lists
+                )
+            elif staged is not None:
+                self._applied = staged.ruleset
+                self._specs = staged.specs
+            if staged is not None:
+                self._index(staged.touched)
                 self._staged = None
 
     def _index(self, farm_ids: Iterable[int] | None = None) -> None:

@@ -67,3 +67,28 @@ def test_a_swapped_address_is_logged_repaired_and_counted(
     assert value(samples, "kernlb_reconcile_repairs_total") == 1.0
     assert value(samples, "kernlb_drift_comparisons_total") == 1.0
     assert value(samples, "kernlb_drift_checks_total") == 3.0
+
+
+def test_the_applied_state_after_many_changes_is_the_database_rendered(
+    client: TestClient, nft: FakeNftAdapter
+) -> None:
+    """Changes to existing farms are staged as the touched farms only and merged into the
+    applied state on commit; farms created or deleted replace it whole.  Either way the
+    applied state (what drift checks and later diffs compare) is the database rendered."""
+    reconciler = reconciler_of(client)
+    create_farm(client)
+    create_farm(client, name="other", vport=81)
+    add_backend(client, ip="198.18.2.1")
+    add_backend(client, "other", ip="198.18.2.2")
+    for path, body in [
+        ("/farms/web/backends/0", {"weight": 5}),
+        ("/farms/other", {"vport": 82}),
+    ]:
+        assert client.put(f"/zapi/v3.1/zapi.cgi{path}", json=body).status_code == 200
+    assert client.delete("/zapi/v3.1/zapi.cgi/farms/web/backends/0").status_code == 200
+    assert client.delete("/zapi/v3.1/zapi.cgi/farms/web").status_code == 200
+    add_backend(client, "other", ip="198.18.2.3")
+    expected = reconciler.render_all()
+    assert reconciler._applied == expected  # what later diffs start from
+    assert {spec.name for spec in reconciler.specs().values()} == {"other"}
+    assert reconciler.differences(expected, nft.listing()) == []
