@@ -43,10 +43,12 @@ class KeyStore:
         self._cache: tuple[str, str] | None = None  # (presented key, stored hash) last accepted
 
     def set(self, key: str) -> None:
+        hashed = hash_key(key)
         with self.session_factory() as session:
-            repo.put_setting(session, KEY_SETTING, hash_key(key))
+            repo.put_setting(session, KEY_SETTING, hashed)
             session.commit()
-        self._cache = None
+        # The key just stored is accepted: its first request skips a second PBKDF2 run.
+        self._cache = (key, hashed)
 
     def configured(self) -> bool:
         with self.session_factory() as session:

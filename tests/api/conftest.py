@@ -8,11 +8,15 @@ exceptions are not re-raised: a crash must show up as the JSON 500 the client wo
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import fastapi.routing
 import pytest
 
 from app.db.session import migrate
@@ -27,6 +31,49 @@ from app.settings import Settings
 from ..postgres import ThrowawayPostgres
 from .builders import INTERFACES, KEY, Serve, TestClient, check_zapi_response
 from .fakes import FakeCounter, FixedSystemProbe, host_links
+
+
+def reuse_route_contexts() -> None:
+    """Each test builds a fresh app, but the routers it includes are the same module-level
+    objects: FastAPI (0.16x) still builds, per app and lazily on the first request, every
+    included route's dependency tree, pydantic TypeAdapters and request handler (~1/4 of an
+    app's start plus first request).  Those depend only on the route and how it is included,
+    so they are built once per worker and reused.  Not for an app with `dependency_overrides`
+    (its handlers must ask that app): those are built as FastAPI does.  Without the private
+    hook (another FastAPI), nothing changes but the time."""
+    context_class: Any = getattr(fastapi.routing, "_EffectiveRouteContext", None)
+    build = getattr(context_class, "from_api_route", None)
+    if build is None or getattr(build, "reused_per_worker", False):
+        return
+    built: dict[tuple[object, ...], tuple[object, object, object]] = {}
+    lock = threading.Lock()
+
+    def from_api_route(cls: type, *, original_route: Any, include_context: Any) -> Any:
+        provider = include_context.dependency_overrides_provider
+        if getattr(provider, "dependency_overrides", None):
+            return build(original_route=original_route, include_context=include_context)
+        key = (
+            id(original_route),
+            id(include_context.included_router),
+            *(
+                repr(getattr(include_context, field.name))
+                for field in dataclasses.fields(include_context)
+                if field.name not in ("included_router", "dependency_overrides_provider")
+            ),
+        )
+        with lock:
+            entry = built.get(key)
+            if entry is None:
+                context = build(original_route=original_route, include_context=include_context)
+                # The route and router are kept alive: their ids in the key are never reused.
+                entry = built[key] = (original_route, include_context.included_router, context)
+        return entry[2]
+
+    from_api_route.reused_per_worker = True  # type: ignore[attr-defined]
+    context_class.from_api_route = classmethod(from_api_route)
+
+
+reuse_route_contexts()
 
 
 @pytest.fixture(scope="session")
@@ -51,16 +98,18 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/k.db"
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database: str) -> Settings:
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    """The tests' settings but for the database and state directory: reading the KERNLB_*
+    environment and validating every field is done once per session, not once per test."""
     # No timers: no periodic resync, no load sampling (which would read the host's conntrack).
-    return Settings(
-        db=database,
-        state_dir=tmp_path,
-        zapi_key=KEY,
-        resync_interval=0,
-        load_interval=0,
-    )
+    return Settings(zapi_key=KEY, resync_interval=0, load_interval=0)
+
+
+@pytest.fixture
+def settings(base_settings: Settings, tmp_path: Path, database: str) -> Settings:
+    # A copy: a test that changes its settings changes no other test's.
+    return base_settings.model_copy(update={"db": database, "state_dir": tmp_path})
 
 
 @pytest.fixture
