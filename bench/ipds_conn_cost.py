@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import statistics
 import sys
 import tempfile
@@ -33,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.netns.kernlb import KernlbServer
 from tests.netns.topology import CLIENT_IPS, VIP1, Topology
 from tests.netns.traffic import Client, tcp_hello
+
+# The 1,000,000-source PUT is ~15 MB: above the server's default 1 MiB body limit.
+os.environ.setdefault("KERNLB_BODY_LIMIT", str(128 * 1024 * 1024))
 
 
 def sources(n: int) -> list[str]:
