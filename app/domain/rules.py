@@ -165,13 +165,18 @@ def observed(farm: FarmSpec, unreachable: Collection[int]) -> FarmSpec:
 
 
 def farm_status(farm: FarmSpec) -> str:
-    """ZAPI farm status (reference §4.4), evaluated in the reference's order."""
-    if not farm.running:
+    """ZAPI farm status (reference §4.4) of an l4xnat farm."""
+    return farm_status_of(farm.running, [b.status for b in farm.backends])
+
+
+def farm_status_of(running: bool, backend_statuses: Iterable[str]) -> str:
+    """ZAPI farm status (reference §4.4) from its backends' statuses, in the reference's order;
+    one rule for every farm profile."""
+    if not running:
         return "down"
     # Backends whose status is undefined (unreachable at L2) count for nothing.
-    statuses = [b.status for b in farm.backends if b.status != "undefined"]
-    ups = statuses.count("up")
-    if ups == 0:
+    statuses = [s for s in backend_statuses if s != "undefined"]
+    if "up" not in statuses:
         return "critical"
     if "down" in statuses:
         return "problem"

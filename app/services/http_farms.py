@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from app.db import http_repository as hrepo
 from app.db import repositories as repo
 from app.db.models import Certificate, HttpBackend, HttpFarm, HttpFarmCertificate, HttpService
+from app.domain.rules import farm_status_of
 from app.domain.values import as_ip, is_farm_name
 from app.errors import BadRequest, NotFound
 from app.haproxy.engine import HaproxyEngine
@@ -60,16 +61,8 @@ class HttpFarmView:
 
 def farm_status(farm: HttpFarm, down: frozenset[int] = frozenset()) -> str:
     """Zevenet's farm status (§4.4) for http farms; `down`: backends failing their check."""
-    if not farm.running:
-        return "down"
-    statuses = [backend_status(b, down) for s in farm.services for b in s.backends]
-    if "up" not in statuses:
-        return "critical"
-    if "down" in statuses:
-        return "problem"
-    if "maintenance" in statuses:
-        return "maintenance"
-    return "up"
+    statuses = (backend_status(b, down) for s in farm.services for b in s.backends)
+    return farm_status_of(farm.running, statuses)
 
 
 def backend_status(backend: HttpBackend, down: frozenset[int] = frozenset()) -> str:
