@@ -20,8 +20,7 @@ import fastapi.routing
 import pytest
 
 from app.db.session import migrate
-from app.main import create_app
-from app.net.addresses import AddressBook, StaticAddressBook
+from app.net.addresses import AddressBook
 from app.net.conntrack import NullConntrack
 from app.net.links import StaticLinks
 from app.net.neighbours import NeighbourBook
@@ -29,8 +28,8 @@ from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
 from ..postgres import ThrowawayPostgres
-from .builders import INTERFACES, KEY, Serve, TestClient, check_zapi_response
-from .fakes import FakeCounter, FixedSystemProbe, host_links
+from .builders import KEY, Serve, TestClient, check_zapi_response
+from .fakes import FakeCounter, fake_app, host_links
 
 
 def reuse_route_contexts() -> None:
@@ -145,16 +144,16 @@ def serve(settings: Settings, ct: NullConntrack, counter: FakeCounter, links: St
         key: str | None = KEY,
         neighbours: NeighbourBook | None = None,
     ) -> Iterator[TestClient]:
-        app = create_app(
+        # Never the host's: no conntrack dump, no address change, fixed /proc figures.
+        given = {"addresses": addresses} if addresses is not None else {}
+        app = fake_app(
             settings,
             nft=nft,
-            addresses=addresses if addresses is not None else StaticAddressBook(INTERFACES),
             conntrack=ct,
-            # Never the host's: no conntrack dump, no address change, fixed /proc figures.
             counter=counter,
             links=links,
-            system_probe=FixedSystemProbe(),
             neighbours=neighbours,
+            **given,
         )
         with TestClient(app, raise_server_exceptions=False) as client:
             client.event_hooks["response"] = [check_zapi_response]

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
-from app.net.conntrack import MarkCounts
+from fastapi import FastAPI
+
+from app.main import create_app
+from app.net.addresses import StaticAddressBook
+from app.net.conntrack import MarkCounts, NullConntrack
 from app.net.links import Address, Link, StaticLinks
+from app.nft.fake import FakeNftAdapter
 from app.schemas.views import InterfaceTraffic, NetworkSnapshot, SystemSnapshot
+from app.settings import Settings
+
+from .builders import INTERFACES
 
 HOSTNAME = "lb1"
 DATE = "Thu Nov 26 10:00:00 2026"
@@ -104,3 +113,17 @@ def host_links() -> StaticLinks:
         ],
         gateway_map={"eth0": GATEWAY},
     )
+
+
+def fake_app(settings: Settings, **overrides: Any) -> FastAPI:
+    """The app on fakes only: no kernel, no host conntrack, addresses, links or /proc figures.
+    `overrides` replace single fakes (e.g. `nft=` to inspect batches, `counter=` to set loads)."""
+    fakes: dict[str, Any] = {
+        "nft": FakeNftAdapter(),
+        "addresses": StaticAddressBook(INTERFACES),
+        "conntrack": NullConntrack(),
+        "counter": FakeCounter(),
+        "links": host_links(),
+        "system_probe": FixedSystemProbe(),
+    }
+    return create_app(settings, **(fakes | overrides))

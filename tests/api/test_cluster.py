@@ -15,8 +15,6 @@ from sqlalchemy import create_engine, text
 
 from app.cluster.schema import StartupError
 from app.main import create_app
-from app.net.addresses import StaticAddressBook
-from app.net.conntrack import NullConntrack
 from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
@@ -31,7 +29,7 @@ from .builders import (
     error,
     url,
 )
-from .fakes import FakeCounter, FixedSystemProbe, host_links
+from .fakes import fake_app
 
 Node = Callable[..., TestClient]
 
@@ -57,15 +55,7 @@ def nodes(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     started: list[TestClient] = []
 
     def start(db: str, name: str, **extra: object) -> TestClient:
-        app = create_app(
-            node_settings(tmp_path, db, name, **extra),
-            nft=FakeNftAdapter(),
-            addresses=StaticAddressBook(INTERFACES),
-            conntrack=NullConntrack(),
-            counter=FakeCounter(),
-            links=host_links(),
-            system_probe=FixedSystemProbe(),
-        )
+        app = fake_app(node_settings(tmp_path, db, name, **extra))
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         started.append(client)

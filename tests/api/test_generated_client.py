@@ -22,13 +22,10 @@ import httpx
 import pytest
 import uvicorn
 
-from app.main import create_app
-from app.net.conntrack import NullConntrack
-from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
 from .builders import KEY
-from .fakes import FakeCounter, FixedSystemProbe, host_links
+from .fakes import FakeCounter, fake_app, host_links
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 PACKAGE = "kernlb_client"
@@ -112,15 +109,7 @@ def server(tmp_path: Path) -> Iterator[tuple[UnixServer, FakeCounter]]:
     )
     links = host_links()
     counter = FakeCounter()
-    app = create_app(
-        settings,
-        nft=FakeNftAdapter(),
-        addresses=links,
-        conntrack=NullConntrack(),
-        counter=counter,
-        links=links,
-        system_probe=FixedSystemProbe(),
-    )
+    app = fake_app(settings, addresses=links, counter=counter, links=links)
     with UnixServer(app, tmp_path / "kernlb.sock") as running:
         yield running, counter
 

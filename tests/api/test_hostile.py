@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from app.api.limits import MAX_JSON_DEPTH, BodyGuard
 from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
-from .builders import KEY, Serve, TestClient, create_farm, error, expect, farm_body, url
+from .builders import Serve, TestClient, create_farm, error, expect, farm_body, url
 
 LIMIT = 256 * 1024
 FARMS = url("/farms")
@@ -22,16 +21,8 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def small(serve: Serve, nft: FakeNftAdapter, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        db=f"sqlite:///{tmp_path}/k.db",
-        state_dir=tmp_path,
-        zapi_key=KEY,
-        resync_interval=0,
-        load_interval=0,
-        body_limit=LIMIT,
-    )
-    with serve(nft=nft, settings=settings) as client:
+def small(serve: Serve, nft: FakeNftAdapter, settings: Settings) -> Iterator[TestClient]:
+    with serve(nft=nft, settings=settings.model_copy(update={"body_limit": LIMIT})) as client:
         create_farm(client)
         yield client
 

@@ -3,13 +3,10 @@ hold (yet) can be created, changed and started; the kernel gets their rules at o
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
 from .builders import (
-    KEY,
     NOT_LOCAL,
     VIP,
     Serve,
@@ -21,17 +18,9 @@ from .builders import (
 )
 
 
-def test_farms_on_addresses_the_host_lacks(serve: Serve, tmp_path: Path) -> None:
-    settings = Settings(
-        db=f"sqlite:///{tmp_path}/k.db",
-        state_dir=tmp_path,
-        zapi_key=KEY,
-        resync_interval=0,
-        load_interval=0,
-        vip_check=False,
-    )
+def test_farms_on_addresses_the_host_lacks(serve: Serve, settings: Settings) -> None:
     nft = FakeNftAdapter()
-    with serve(nft=nft, settings=settings) as client:
+    with serve(nft=nft, settings=settings.model_copy(update={"vip_check": False})) as client:
         created = create_farm(client, vip=NOT_LOCAL)
         assert created["params"]["vip"] == NOT_LOCAL
         add_backend(client)

@@ -27,14 +27,11 @@ with warnings.catch_warnings():
         status_code_conformance,
     )
 
-from app.main import create_app
 from app.net.addresses import StaticAddressBook
-from app.net.conntrack import NullConntrack
-from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
 from .builders import INTERFACES, KEY, TestClient
-from .fakes import FakeCounter, FixedSystemProbe, host_links
+from .fakes import FakeCounter, fake_app, host_links
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 CHECKS = [
@@ -61,15 +58,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
     links = host_links()
     addresses = StaticAddressBook(INTERFACES)
     counter = FakeCounter()
-    app = create_app(
-        app_settings,
-        nft=FakeNftAdapter(),
-        addresses=addresses,
-        conntrack=NullConntrack(),
-        counter=counter,
-        links=links,
-        system_probe=FixedSystemProbe(),
-    )
+    app = fake_app(app_settings, addresses=addresses, counter=counter, links=links)
     with TestClient(app, raise_server_exceptions=False) as client:
         # Something to find: a farm with backends, so that generated names sometimes hit.
         body = {"farmname": "web", "profile": "l4xnat", "vip": "198.18.0.10", "vport": 80}

@@ -24,14 +24,10 @@ with warnings.catch_warnings():
     import schemathesis
     from schemathesis.core.transport import Response
 
-from app.main import create_app
-from app.net.addresses import StaticAddressBook
-from app.net.conntrack import NullConntrack
-from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
-from .builders import INTERFACES, KEY, VIP, VIP_ALIAS, TestClient
-from .fakes import FakeCounter, FixedSystemProbe, host_links
+from .builders import KEY, VIP, VIP_ALIAS, TestClient
+from .fakes import fake_app
 from .test_openapi_properties import CHECKS
 
 # slow: 2,000+ calls in one test; under xdist it starts first (tests/conftest.py).
@@ -127,21 +123,10 @@ def linked_document() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     tmp = tmp_path_factory.mktemp("stateful")
-    app = create_app(
-        Settings(
-            db=f"sqlite:///{tmp}/k.db",
-            state_dir=tmp,
-            zapi_key=KEY,
-            resync_interval=0,
-            load_interval=0,
-        ),
-        nft=FakeNftAdapter(),
-        addresses=StaticAddressBook(INTERFACES),
-        conntrack=NullConntrack(),
-        counter=FakeCounter(),
-        links=host_links(),
-        system_probe=FixedSystemProbe(),
+    settings = Settings(
+        db=f"sqlite:///{tmp}/k.db", state_dir=tmp, zapi_key=KEY, resync_interval=0, load_interval=0
     )
+    app = fake_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

@@ -9,14 +9,10 @@ from pathlib import Path
 import pytest
 
 from app.api.throttle import AuthThrottle
-from app.main import create_app
-from app.net.addresses import StaticAddressBook
-from app.net.conntrack import NullConntrack
-from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
 
-from .builders import INTERFACES, KEY, TestClient, url
-from .fakes import FakeCounter, FixedSystemProbe, host_links
+from .builders import KEY, TestClient, url
+from .fakes import fake_app
 from .test_metrics import parse, value
 
 WRONG = "WrongKeyWrongKey"
@@ -32,15 +28,7 @@ def make_app(tmp_path: Path) -> object:
         auth_failures=3,
         auth_window=60,
     )
-    return create_app(
-        settings,
-        nft=FakeNftAdapter(),
-        addresses=StaticAddressBook(INTERFACES),
-        conntrack=NullConntrack(),
-        counter=FakeCounter(),
-        links=host_links(),
-        system_probe=FixedSystemProbe(),
-    )
+    return fake_app(settings)
 
 
 def test_a_source_that_keeps_failing_gets_429(

@@ -17,8 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import create_app
-from app.net.conntrack import NullConntrack
 from app.net.links import StaticLinks
 from app.nft.fake import FakeNftAdapter
 from app.settings import Settings
@@ -32,7 +30,7 @@ from .builders import (
     TestClient,
     check_zapi_response,
 )
-from .fakes import ETH0_IP, ETH0_MAC, GATEWAY, FakeCounter, FixedSystemProbe
+from .fakes import ETH0_IP, ETH0_MAC, GATEWAY, fake_app
 from .test_generated_client import UnixServer
 
 VIP = ETH0_IP  # 198.18.4.1 on eth0
@@ -85,15 +83,7 @@ def zcli(
         with serve(nft=nft, addresses=links, key=None) as client:
             yield Zcli(client)
         return
-    app = create_app(
-        settings,
-        nft=nft,
-        addresses=links,
-        conntrack=NullConntrack(),
-        counter=FakeCounter(),
-        links=links,
-        system_probe=FixedSystemProbe(),
-    )
+    app = fake_app(settings, nft=nft, addresses=links, links=links)
     with UnixServer(app, tmp_path / "kernlb.sock") as running:
         transport = httpx.HTTPTransport(uds=str(running.socket))
         with httpx.Client(
