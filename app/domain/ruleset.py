@@ -61,5 +61,30 @@ def ingress_family_chain_name(device: str, family: int) -> str:
     return f"in{family}-{device.lower()}"
 
 
+# IPDS (kernlb's filter chain before scheduling): the base chain, each farm's chain, its
+# per-source meters and the named counters that /stats and /metrics read back.
+IPDS_CHAIN = "ipds"
+
+
+def ipds_chain_name(farm_id: int) -> str:
+    return f"i-{farm_id}"
+
+
+def meter_name(farm_id: int, rule_id: int) -> str:
+    return f"m-{farm_id}-{rule_id}"
+
+
+def list_counter_name(farm_id: int, list_id: int) -> str:
+    return f"x-{farm_id}-l{list_id}"
+
+
+def allow_counter_name(farm_id: int) -> str:
+    return f"x-{farm_id}-allow"
+
+
+def rule_counter_name(farm_id: int, rule_id: int) -> str:
+    return f"x-{farm_id}-d{rule_id}"
+
+
 def slot_offset(farm_id: int) -> int:
     return farm_id * SLOTS_PER_FARM

@@ -26,13 +26,18 @@ from typing import Any
 
 from app.domain.ipds import METER_TIMEOUT, DosSpec, ListRef, ListSpec
 from app.domain.model import FarmSpec
+from app.domain.ruleset import (
+    FAMILY,
+    TABLE,
+    allow_counter_name,
+    list_counter_name,
+    meter_name,
+    rule_counter_name,
+)
 
 Json = Any
 
-FAMILY = "inet"
-TABLE = "kernlb"
 PRIO_IPDS = -160
-IPDS_CHAIN = "ipds"
 DISPATCH_PREFIX = "i"  # idisp4 ... beside disp4 ...
 
 # Bogus TCP flag combinations: (mask, value); a packet with flags & mask == value is dropped.
@@ -45,26 +50,6 @@ BOGUS_TCP_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("urg", "ack"), ("urg",)),
     (("fin", "syn", "rst", "psh", "ack", "urg"), ()),  # no flag at all
 )
-
-
-def ipds_chain_name(farm_id: int) -> str:
-    return f"i-{farm_id}"
-
-
-def meter_name(farm_id: int, rule_id: int) -> str:
-    return f"m-{farm_id}-{rule_id}"
-
-
-def list_counter_name(farm_id: int, list_id: int) -> str:
-    return f"x-{farm_id}-l{list_id}"
-
-
-def allow_counter_name(farm_id: int) -> str:
-    return f"x-{farm_id}-allow"
-
-
-def rule_counter_name(farm_id: int, rule_id: int) -> str:
-    return f"x-{farm_id}-d{rule_id}"
 
 
 def _ip(family: int) -> str:

@@ -32,6 +32,7 @@ from app.domain.rules import dispatch_level, leastconn_slots, schedulable, trans
 from app.domain.ruleset import (
     BACKEND_MASK,
     FAMILY,
+    IPDS_CHAIN,
     MASQUERADE_BIT,
     NETDEV,
     SLOTS_PER_FARM,
@@ -42,6 +43,7 @@ from app.domain.ruleset import (
     helper_name,
     ingress_chain_name,
     ingress_family_chain_name,
+    ipds_chain_name,
     limit_chain_name,
     persist_set_name,
     qualified,
@@ -370,9 +372,9 @@ def _render_inet_skeleton(ipds_on: bool, drop_invalid: bool = False) -> Fragment
                     decl={**sets[DISPATCH_MAPS[(family, level)]].decl, "name": name},
                 )
         # IPDS: every packet to a protected farm, before scheduling (app/nft/ipds.py).
-        chains[ipds.IPDS_CHAIN] = Chain(
+        chains[IPDS_CHAIN] = Chain(
             _chain_decl(
-                ipds.IPDS_CHAIN,
+                IPDS_CHAIN,
                 type="filter",
                 hook="prerouting",
                 prio=ipds.PRIO_IPDS,
@@ -678,7 +680,7 @@ def _add_ipds(
     sets: dict[str, SetDecl],
     elements: dict[str, dict[str, tuple[Json, Json]]],
 ) -> None:
-    chain = ipds.ipds_chain_name(farm.id)
+    chain = ipds_chain_name(farm.id)
     chains[chain] = Chain(_chain_decl(chain), ipds.farm_rules(farm))
     meters, counters = ipds.farm_objects(farm)
     for name, decl in meters.items():

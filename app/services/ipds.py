@@ -16,6 +16,7 @@ from sqlalchemy import delete, insert
 from app.db import ipds as q
 from app.db import repositories as repo
 from app.db.models import Base, Farm, IpdsDos, IpdsFarmDos, IpdsFarmList, IpdsList, IpdsSource
+from app.domain import ruleset
 from app.domain.ipds import (
     DEFAULT_METER_SIZE,
     DESCRIPTIONS,
@@ -27,7 +28,6 @@ from app.domain.ipds import (
     parse_source,
 )
 from app.errors import BadRequest, NotFound, ZapiError
-from app.nft import ipds as nft_ipds
 from app.reconcile.uow import UnitOfWork, Work
 from app.schemas.ipds import (
     DosCreate,
@@ -402,9 +402,9 @@ class IpdsService:
             lists = []
             for ref in spec.lists:
                 name = (
-                    nft_ipds.allow_counter_name(farm_id)
+                    ruleset.allow_counter_name(farm_id)
                     if ref.policy == "allow"
-                    else nft_ipds.list_counter_name(farm_id, ref.id)
+                    else ruleset.list_counter_name(farm_id, ref.id)
                 )
                 packets, nbytes = kernel.get(name, (0, 0))
                 lists.append(
@@ -412,7 +412,7 @@ class IpdsService:
                 )
             rules = []
             for dos in spec.dos:
-                packets, nbytes = kernel.get(nft_ipds.rule_counter_name(farm_id, dos.id), (0, 0))
+                packets, nbytes = kernel.get(ruleset.rule_counter_name(farm_id, dos.id), (0, 0))
                 rules.append(
                     {"name": dos.name, "rule": dos.rule, "packets": packets, "bytes": nbytes}
                 )
