@@ -102,22 +102,26 @@ class ClusterNode:
             self._thread.join(timeout=10)
         self._drop_leadership()
 
-    def _listen_forever(self) -> None:
+    def _connect(self, role: str) -> Any:  # psycopg.Connection (psycopg is imported lazily)
+        """A session of this node's own (LISTEN, the leader's advisory lock), named in
+        pg_stat_activity; over TCP a dead peer is found within seconds, not hours."""
         import psycopg
 
+        return psycopg.connect(
+            libpq_dsn(self.url),
+            autocommit=True,
+            connect_timeout=max(2, int(self.interval * 3)),
+            application_name=f"kernlb:{self.name}:{role}",
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+        )
+
+    def _listen_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(
-                    libpq_dsn(self.url),
-                    autocommit=True,
-                    connect_timeout=max(2, int(self.interval * 3)),
-                    application_name=f"kernlb:{self.name}:listen",
-                    # Over TCP a dead peer is found within seconds, not hours.
-                    keepalives=1,
-                    keepalives_idle=5,
-                    keepalives_interval=2,
-                    keepalives_count=3,
-                ) as conn:
+                with self._connect("listen") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._follow(conn)
             except Exception as exc:
@@ -217,20 +221,10 @@ class ClusterNode:
 
     def _hold_leadership(self) -> bool:
         """True while the lock is ours; tries to take it when it is free."""
-        import psycopg
 
         try:
             if self._leader_conn is None:
-                self._leader_conn = psycopg.connect(
-                    libpq_dsn(self.url),
-                    autocommit=True,
-                    connect_timeout=max(2, int(self.interval * 3)),
-                    application_name=f"kernlb:{self.name}:health",
-                    keepalives=1,
-                    keepalives_idle=5,
-                    keepalives_interval=2,
-                    keepalives_count=3,
-                )
+                self._leader_conn = self._connect("health")
             if self.status.health_leader:
                 self._leader_conn.execute("SELECT 1")
                 return True
