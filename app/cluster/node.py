@@ -221,7 +221,6 @@ class ClusterNode:
 
     def _hold_leadership(self) -> bool:
         """True while the lock is ours; tries to take it when it is free."""
-
         try:
             if self._leader_conn is None:
                 self._leader_conn = self._connect("health")
