@@ -14,13 +14,14 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from app.domain.model import HELPERS
 from app.domain.ruleset import FAMILIES, FAMILY, TABLE, qualified
 from app.nft.diff import KernelSet, KernelSummary
 from app.nft.generation import GenerationReader
+from app.nft.netlink_rules import RuleHandles
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def keeps_cache(commands: Iterable[dict[str, Json]], interval_sets: frozenset[st
         ((kind, obj),) = body.items()
         if verb == "flush" and kind == "chain":
             continue
-        if verb == "add" and kind == "rule":
+        if verb in ("add", "replace") and kind == "rule":
             continue
         name = qualified(obj.get("family", FAMILY), obj.get("name", ""))
         if verb in ("add", "delete") and kind == "element" and name not in interval_sets:
@@ -191,6 +192,41 @@ class CacheKeeper:
         self.reused += 1
 
 
+def resolve_replacements(
+    commands: list[dict[str, Json]], handles: Callable[[str, str], list[int]]
+) -> list[dict[str, Json]]:
+    """`replace rule` commands by position (app.nft.diff) turned into commands by handle.
+
+    `handles(family, chain)` lists the kernel's handles of a chain's rules, in order.  A
+    chain that does not hold the number of rules the diff expects (someone changed it) is
+    drift: NftError, nothing applied, and the reconciler repairs it from the database.
+    """
+    if not any("replace" in command for command in commands):
+        return commands
+    known: dict[tuple[str, str], list[int]] = {}
+    out: list[dict[str, Json]] = []
+    for command in commands:
+        rule = command.get("replace", {}).get("rule")
+        if not isinstance(rule, dict) or "index" not in rule:
+            out.append(command)
+            continue
+        where = (rule["family"], rule["chain"])
+        if where not in known:
+            try:
+                known[where] = handles(*where)
+            except OSError as exc:
+                raise NftError(f"Error: reading the rules of chain {where[1]}: {exc}") from exc
+        found = known[where]
+        if len(found) != rule["rules"]:
+            raise NftError(
+                f"Error: chain {where[1]} holds {len(found)} rules, {rule['rules']} expected"
+            )
+        body = {k: v for k, v in rule.items() if k not in ("index", "rules")}
+        body["handle"] = found[rule["index"]]
+        out.append({"replace": {"rule": body}})
+    return out
+
+
 def nft_version() -> str | None:
     """nftables' version ("1.0.6"), from `nft --version` (libnftables comes from the same
     source package); None when it cannot be told."""
@@ -219,6 +255,7 @@ class LibNftAdapter:
         self._nft.set_echo_output(False)
         self._lock = threading.Lock()
         self._generation = GenerationReader()  # in this thread's namespace, as self._nft
+        self._rules = RuleHandles()  # the same
         context = getattr(self._nft, "_Nftables__ctx", None)
         self.cache = CacheKeeper(context if isinstance(context, int) else None)
         self.cache.library_version(nft_version())
@@ -226,12 +263,15 @@ class LibNftAdapter:
     def apply(self, commands: list[dict[str, Json]]) -> None:
         if not commands:
             return
-        payload = {"nftables": commands}
-        # The context reads JSON (its JSON output flag is on); compact text is quicker to
-        # write and parse (a start-up batch at 10,000 farms is ~5 MB).
-        text = json.dumps(payload, separators=(",", ":"), check_circular=False)
         self.cache.learn(commands)
         with self._lock:
+            commands = resolve_replacements(
+                commands, lambda family, chain: self._rules.handles(family, TABLE, chain)
+            )
+            payload = {"nftables": commands}
+            # The context reads JSON (its JSON output flag is on); compact text is quicker
+            # to write and parse (a start-up batch at 10,000 farms is ~5 MB).
+            text = json.dumps(payload, separators=(",", ":"), check_circular=False)
             before = self._generation.read()
             rc, _out, err = self._nft.cmd(text)
             if rc == 0:

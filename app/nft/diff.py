@@ -87,6 +87,73 @@ def _rule_commands(qualified: str, chain: Chain) -> Iterator[Command]:
         yield {"add": {"rule": rule}}
 
 
+# What a rule replaced in place may hold: statements and expressions the kernel does not
+# validate at commit (no verdict, no set or map lookup, no packet-mark write, no NAT).
+_INERT_STATEMENTS = frozenset({"mangle"})
+_INERT_VALUES = frozenset(
+    {"numgen", "jhash", "symhash", "mode", "mod", "offset", "seed", "expr", "concat"}
+    | {"payload", "protocol", "field", "meta", "ct", "key", "&", "|", "^", ">>", "<<"}
+)
+
+
+def _inert_value(value: Json) -> bool:
+    if isinstance(value, dict):
+        return all(k in _INERT_VALUES and _inert_value(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_inert_value(v) for v in value)
+    return not (isinstance(value, str) and value.startswith("@"))
+
+
+def inert(expr: Iterable[Json]) -> bool:
+    """A rule whose addition does not make the kernel validate the whole table.
+
+    Adding a rule with a verdict (goto, jump, vmap), a set or map lookup, a packet-mark
+    write or a NAT statement makes the kernel walk every chain reachable from the base
+    chains at commit (nft_table_validate): at 10,000 farms that is most of a change's
+    kernel time.  Only `ct mark set <numgen | jhash | symhash ...>` rules qualify: the
+    scheduling rule of a farm chain (app.nft.render), which is all a backend joining or
+    leaving a weighted farm changes.
+    """
+    for statement in expr:
+        if not isinstance(statement, dict) or statement.keys() != {"mangle"}:
+            return False
+        mangle = statement["mangle"]
+        if mangle.get("key") != {"ct": {"key": "mark"}} or not _inert_value(mangle.get("value")):
+            return False
+    return True
+
+
+def _replacements(qualified: str, old: Chain, new: Chain) -> list[Command] | None:
+    """`replace rule` commands turning `old` into `new` in place, or None when the chains
+    differ in anything but inert rules at the same positions (then: flush and add).
+
+    A command names the rule by its position (`index`) and the chain's rule count
+    (`rules`), not by the kernel's handle, which this pure diff does not know: the adapter
+    looks the handles up just before the batch (app.nft.netlink_rules) and refuses the
+    batch when the chain does not hold that many rules.  The kernel keeps a replaced
+    rule's handle and position, so nothing else of the chain changes.
+    """
+    if old.decl != new.decl or len(old.rules) != len(new.rules):
+        return None
+    family, name = split_name(qualified)
+    commands: list[Command] = []
+    for index, (before, after) in enumerate(zip(old.rules, new.rules, strict=True)):
+        if before == after:
+            continue
+        if not (inert(before) and inert(after)):
+            return None
+        rule = {
+            "family": family,
+            "table": TABLE,
+            "chain": name,
+            "index": index,
+            "rules": len(new.rules),
+            "expr": list(after),
+        }
+        commands.append({"replace": {"rule": rule}})
+    return commands
+
+
 def _element_command(verb: str, qualified: str, items: list[Json]) -> Command:
     return {verb: {"element": {**_ref(qualified), "elem": items}}}
 
@@ -106,6 +173,10 @@ def _diff_fragment(old: Fragment, new: Fragment, batch: _Batch) -> None:
             batch.declare.append({"add": {"chain": chain.decl}})
             batch.rules.extend(_rule_commands(name, chain))
         elif before != chain or redefined_sets:
+            replaced = None if redefined_sets else _replacements(name, before, chain)
+            if replaced is not None:
+                batch.rules.extend(replaced)
+                continue
             batch.flush.append({"flush": {"chain": _ref(name)}})
             batch.rules.extend(_rule_commands(name, chain))
     for name in old.chains.keys() - new.chains.keys():

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.domain.model import HELPERS
 from app.domain.ruleset import qualified
-from app.nft.adapter import NftError
+from app.nft.adapter import NftError, resolve_replacements
 from app.nft.diff import KernelSet, KernelSummary
 from app.nft.render import canonical
 
@@ -55,8 +55,14 @@ class FakeNftAdapter:
         if self._fail_with is not None:
             message, self._fail_with = self._fail_with, None
             raise NftError(message)
+        # Handles are positions here (the kernel's are unique numbers; the diff never sees
+        # either): the replacement rules of the adapter apply as they do on the kernel.
+        resolved = resolve_replacements(
+            commands,
+            lambda family, chain: _handles(self.state, qualified(family, chain)),
+        )
         work = copy.deepcopy(self.state)
-        for command in commands:
+        for command in resolved:
             _execute(work, command)
         self.state = work
         self.batches.append(commands)
@@ -195,6 +201,12 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
             _need(name in state.sets, f"{kind} {name}")
             del state.sets[name]
         return
+    if kind == "rule" and verb == "replace":
+        _need(name in state.chains, f"chain {name}")
+        handle = obj["handle"]
+        _need(0 <= handle < len(state.chains[name]), f"rule {handle} of {name}")
+        state.chains[name][handle] = obj["expr"]
+        return
     if kind == "rule":
         _need(name in state.chains, f"chain {name}")
         for ref_set, ref_chain, ref_helper in _REF.findall(canonical(obj["expr"])):
@@ -225,6 +237,12 @@ def _execute(state: _State, command: dict[str, Json]) -> None:
                 target.keys.pop(ckey, None)
         return
     raise NftError(f"unsupported command {verb} {kind}")
+
+
+def _handles(state: _State, chain: str) -> list[int]:
+    if chain not in state.chains:
+        raise OSError(2, f"No such file or directory (chain {chain})")
+    return list(range(len(state.chains[chain])))
 
 
 def _need(condition: bool, what: str) -> None:

@@ -31,7 +31,7 @@ def _bea4(lb: str) -> dict[int, str]:
 
 
 def _farm_chain(lb: str) -> tuple[str, int]:
-    """The farm chain and its slot offset (its one rule: `meta mark set numgen ... offset N`)."""
+    """The farm chain and its slot offset (its first rule: `ct mark set numgen ... offset N`)."""
     for item in kernlb_listing(lb):
         rule = item.get("rule")
         if rule and rule["chain"].startswith("f-"):
@@ -90,7 +90,8 @@ def test_tampers_that_keep_counts_are_repaired_within_one_interval(
     chain, offset = _farm_chain(topo.lb)
     rewrite = (
         f"flush chain inet kernlb {chain}\n"
-        f"add rule inet kernlb {chain} meta mark set {offset} goto slot-dnat4\n"
+        f"add rule inet kernlb {chain} ct mark set {offset}\n"
+        f"add rule inet kernlb {chain} goto slot-dnat4\n"
     )
     seen.clear()
     chain_repair = _tamper_and_time(

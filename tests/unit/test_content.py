@@ -27,7 +27,7 @@ MARK_1_SWAPPED = [
         }
     },
 ]
-ONE_SLOT = {"mangle": {"key": {"meta": {"key": "mark"}}, "value": 8192}}
+ONE_SLOT = {"mangle": {"key": {"ct": {"key": "mark"}}, "value": 8192}}
 FARM_2_TO_ONE_SLOT = [
     {"flush": {"chain": {"family": "inet", "table": "kernlb", "name": "f-2"}}},
     {
@@ -36,7 +36,17 @@ FARM_2_TO_ONE_SLOT = [
                 "family": "inet",
                 "table": "kernlb",
                 "chain": "f-2",
-                "expr": [ONE_SLOT, {"goto": {"target": "slot"}}],
+                "expr": [ONE_SLOT],
+            }
+        }
+    },
+    {
+        "add": {
+            "rule": {
+                "family": "inet",
+                "table": "kernlb",
+                "chain": "f-2",
+                "expr": [{"goto": {"target": "slot"}}],
             }
         }
     },
@@ -66,7 +76,7 @@ def test_a_rewritten_farm_chain_is_found_although_counts_agree() -> None:
     nft = kernel_with(BASE)
     nft.tamper(FARM_2_TO_ONE_SLOT)
     (problem,) = differences(nft)
-    assert problem.startswith('chain inet/f-2 rule 1 is [{"mangle":{"key":{"meta":{"key":"mark"}}')
+    assert problem.startswith('chain inet/f-2 rule 1 is [{"mangle":{"key":{"ct":{"key":"mark"}}')
     assert '"value":8192}' in problem and '"numgen"' in problem
 
 

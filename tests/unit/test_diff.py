@@ -8,7 +8,8 @@ import json
 import pytest
 
 from app.domain.model import BackendSpec, FarmSpec, PortRange
-from app.nft.diff import KernelSet, KernelSummary, diff, drift, expected_summary, sync
+from app.nft.adapter import NftError
+from app.nft.diff import KernelSet, KernelSummary, diff, drift, expected_summary, inert, sync
 from app.nft.fake import FakeNftAdapter
 from app.nft.render import render
 
@@ -39,6 +40,11 @@ TRANSITIONS = {
     "add backend": [
         dataclasses.replace(BASE[0], backends=(*BASE[0].backends, backend(12, 2))),
         *BASE[1:],
+    ],
+    "add backend, no persistence": [
+        BASE[0],
+        dataclasses.replace(BASE[1], backends=(*BASE[1].backends, backend(22, 2))),
+        BASE[2],
     ],
     "weight": [
         BASE[0],
@@ -134,6 +140,89 @@ def test_adding_a_backend_is_small() -> None:
     ]
 
 
+@pytest.mark.parametrize("name", ["add backend, no persistence", "weight"])
+def test_a_backend_change_replaces_the_scheduling_rule_in_place(name: str) -> None:
+    """No flush, no rule added: only the farm's inert `ct mark set numgen` rule is replaced
+    (so the kernel does not re-validate every chain at commit), plus map elements."""
+    batch = diff(render(BASE), render(TRANSITIONS[name]))
+    verbs = {(verb, kind) for c in batch for verb, body in c.items() for kind in body}
+    assert verbs <= {("replace", "rule"), ("add", "element"), ("delete", "element")}, verbs
+    (replace,) = [c["replace"]["rule"] for c in batch if "replace" in c]
+    assert replace["chain"] == "f-2" and replace["index"] == 0 and replace["rules"] == 2
+    assert inert(replace["expr"])
+    assert "numgen" in json.dumps(replace["expr"])
+
+
+def test_a_replacement_fails_whole_when_the_chain_was_changed_by_someone_else() -> None:
+    nft = kernel_with(BASE)
+    nft.tamper(
+        [
+            {
+                "add": {
+                    "rule": {
+                        "family": "inet",
+                        "table": "kernlb",
+                        "chain": "f-2",
+                        "expr": [{"counter": None}],
+                    }
+                }
+            }
+        ]
+    )
+    before = nft.state.chains["inet/f-2"]
+    with pytest.raises(NftError, match="f-2 holds 3 rules, 2 expected"):
+        nft.apply(diff(render(BASE), render(TRANSITIONS["add backend, no persistence"])))
+    assert nft.state.chains["inet/f-2"] == before
+    assert "22" not in nft.elements("bea4")  # the new backend's address: not applied either
+
+
+MARK = {"ct": {"key": "mark"}}
+NUMGEN = {"numgen": {"mode": "random", "mod": 3, "offset": 8192}}
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ([{"mangle": {"key": MARK, "value": NUMGEN}}], True),
+        ([{"mangle": {"key": MARK, "value": {"symhash": {"mod": 3, "offset": 1}}}}], True),
+        (
+            [
+                {
+                    "mangle": {
+                        "key": MARK,
+                        "value": {
+                            "jhash": {
+                                "mod": 1021,
+                                "seed": 7,
+                                "offset": 1,
+                                "expr": {
+                                    "concat": [
+                                        {"payload": {"protocol": "ip", "field": "saddr"}},
+                                        {"payload": {"protocol": "th", "field": "sport"}},
+                                    ]
+                                },
+                            }
+                        },
+                    }
+                }
+            ],
+            True,
+        ),
+        # the kernel validates the table after adding any of these
+        ([{"mangle": {"key": MARK, "value": NUMGEN}}, {"goto": {"target": "slot"}}], False),
+        ([{"mangle": {"key": {"meta": {"key": "mark"}}, "value": NUMGEN}}], False),
+        ([{"mangle": {"key": MARK, "value": {"map": {"key": MARK, "data": "@slots"}}}}], False),
+        ([{"jump": {"target": "slot"}}], False),
+        ([{"reject": None}], False),
+        ([{"match": {"op": "==", "left": MARK, "right": 1}}], False),
+    ],
+)
+def test_only_rules_the_kernel_does_not_validate_are_inert(
+    expr: list[object], expected: bool
+) -> None:
+    assert inert(expr) is expected
+
+
 def test_sync_keeps_matching_dynamic_sets_and_drops_strays() -> None:
     state = render(BASE)
     summary = expected_summary(state)
@@ -191,7 +280,7 @@ def test_drift_reports_what_differs() -> None:
         ]
     )
     assert drift(expected_summary(state), nft.summary()) == [
-        "chain inet/f-2 has 0 rules, expected 1",
+        "chain inet/f-2 has 0 rules, expected 2",
         "map inet/disp4 has 2 elements, expected 3",
     ]
     assert drift(expected_summary(state), None) == [

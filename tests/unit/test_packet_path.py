@@ -9,13 +9,14 @@ reaches an IPv6 chain (nor the reverse).  Traffic tests prove the behaviours; th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from app.domain.ruleset import split_name
-from app.nft.diff import _merged
+from app.nft.diff import _merged, inert
 from app.nft.render import Chain, render
 from tests.golden_cases import cases, load_state
 
@@ -112,3 +113,25 @@ def test_a_new_connection_never_reaches_the_other_familys_chains(case: str) -> N
             six = _reachable(case, "netdev", targets["ip6"])
             assert not any(n.startswith("in6-") for n in four) and not four & _farm_chains(case, 6)
             assert not any(n.startswith("in4-") for n in six) and not six & _farm_chains(case, 4)
+
+
+@pytest.mark.parametrize("case", cases())
+def test_farm_chains_schedule_in_an_inert_rule_of_their_own(case: str) -> None:
+    """The rule a backend change alters (`ct mark set numgen|jhash|symhash ...`) holds no
+    verdict, lookup or packet-mark write, so it is replaced in place without the kernel
+    validating the whole table; the verdict after it is a constant rule.  The inet table
+    never writes the packet mark: the slot key travels in the conntrack mark."""
+    chains = _chains(case)
+    for name, chain in chains.items():
+        family, bare = split_name(name)
+        if family != "inet":
+            continue
+        assert '{"meta": {"key": "mark"}}, "value"' not in json.dumps(chain.rules), name
+        if not bare.startswith("f-") or chain.rules == (({"reject": None},),):
+            continue
+        inert_rules = [i for i, rule in enumerate(chain.rules) if inert(rule)]
+        assert len(inert_rules) == 1, (name, chain.rules)
+        (index,) = inert_rules
+        assert index + 1 < len(chain.rules), name  # a verdict follows
+        (statement,) = chain.rules[index]
+        assert set(statement["mangle"]["value"]) <= {"numgen", "jhash", "symhash"}
