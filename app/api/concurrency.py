@@ -5,44 +5,25 @@
 write under `/farms/NAME` that sends `If-Match` is refused with `412` when the farm changed
 since; without `If-Match` nothing changes for a client.  Writes under `/farms/NAME` pass
 through one lock, so the comparison and the write are atomic against every other API write.
-Successful writes answer the farm's new `ETag`.
+Successful writes answer the farm's new `ETag`, from the rows the write committed (app.db.etags)
+when it committed that farm.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import re
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.http import BASE_PATHS
 from app.api.limits import send_envelope
-from app.db import repositories as repo
-from app.db.models import Backend, Farm
+from app.db.etags import collecting, farm_etag
 
 _FARM_PATH = re.compile(r"^/farms/([^/]+)(/.*)?$")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _columns(row: Farm | Backend) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in row.__mapper__.column_attrs}
-
-
-def farm_etag(session: Session, name: str) -> str | None:
-    farm = repo.get_farm(session, name)
-    if farm is None:
-        return None
-    config = {
-        "farm": _columns(farm),
-        "backends": sorted((_columns(b) for b in farm.backends), key=lambda b: b["id"]),
-    }
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-    return f'"{digest[:24]}"'
 
 
 def _matches(header: str, current: str) -> bool:
@@ -96,12 +77,14 @@ class FarmConcurrency:
                         f"now {current}); read it again and retry.",
                     )
                     return
-            await self.app(scope, receive, self._tagging(send, name))
+            with collecting() as written:
+                await self.app(scope, receive, self._tagging(send, name, written))
 
-    def _tagging(self, send: Send, name: str) -> Send:
+    def _tagging(self, send: Send, name: str, written: dict[str, str] | None = None) -> Send:
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                etag = await asyncio.to_thread(self._etag, name)
+                # The write's own rows when it committed this farm; else read it.
+                etag = (written or {}).get(name) or await asyncio.to_thread(self._etag, name)
                 if etag is not None:
                     headers = [(k, v) for k, v in message.get("headers", []) if k != b"etag"]
                     message = {**message, "headers": [*headers, (b"etag", etag.encode())]}

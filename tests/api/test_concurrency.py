@@ -79,3 +79,22 @@ def test_health_changes_keep_the_etag(client: TestClient) -> None:
         session.add(BackendHealth(backend_id=farm.backends[0].id, state="down"))
         session.commit()
     assert etag(client) == before
+
+
+def test_the_etag_a_write_answers_is_the_one_a_read_gives(client: TestClient) -> None:
+    """Writes answer the ETag from the rows they committed: it must equal a fresh read's
+    (same columns, same types), whatever the write changed."""
+    create_farm(client)
+    add_backend(client)
+    for method, path, body in (
+        ("POST", "/farms/web/backends", {"ip": "198.18.2.9", "port": 8080, "weight": 2}),
+        ("PUT", "/farms/web/backends/1", {"weight": "3", "priority": 2}),
+        ("PUT", "/farms/web/backends/0/maintenance", {"action": "maintenance", "mode": "drain"}),
+        ("PUT", "/farms/web", {"ttl": "41", "vport": "81"}),
+        ("PUT", "/farms/web", {"algorithm": "roundrobin", "persistence": "ip"}),
+        ("DELETE", "/farms/web/backends/1", None),
+        ("PUT", "/farms/web/actions", {"action": "stop"}),
+    ):
+        response = client.request(method, url(path), json=body)
+        assert response.status_code in (200, 201), (method, path, response.text)
+        assert response.headers["etag"] == etag(client), (method, path)
