@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.api.metrics import documented_paths
 from app.health.checks import CommandCheck, HttpCheck, TcpCheck
 from app.health.probes import ProbeResult
 from app.metrics import Metrics
@@ -185,6 +187,14 @@ def test_requests_are_labelled_with_the_route_template(raw: TestClient) -> None:
         samples, "kernlb_api_request_duration_seconds_count", method="GET", route="/farms/{name}"
     )
     assert count == 3.0
+
+
+def test_the_route_templates_are_the_documented_paths(raw: TestClient) -> None:
+    """The labels come from the routes, not from building the OpenAPI document: the same
+    paths, in the same order (the first template that matches a path labels it)."""
+    app = raw.app
+    assert isinstance(app, FastAPI)
+    assert documented_paths(app) == list(app.openapi()["paths"])
 
 
 # -- health checks -------------------------------------------------------------------------
