@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import repositories as repo
@@ -31,10 +32,11 @@ def _columns(row: Farm | Backend) -> dict[str, Any]:
 
 
 def digest(farm: Farm) -> str:
-    config = {
-        "farm": _columns(farm),
-        "backends": sorted((_columns(b) for b in farm.backends), key=lambda b: b["id"]),
-    }
+    return _digest(_columns(farm), [_columns(b) for b in farm.backends])
+
+
+def _digest(farm: dict[str, Any], backends: list[dict[str, Any]]) -> str:
+    config = {"farm": farm, "backends": sorted(backends, key=lambda b: b["id"])}
     text = json.dumps(config, sort_keys=True, default=str)
     return f'"{hashlib.sha256(text.encode()).hexdigest()[:24]}"'
 
@@ -59,12 +61,22 @@ def collecting_now() -> bool:
     return _written.get() is not None
 
 
-def record(session: Session, farm_ids: Iterator[int] | set[int] | frozenset[int]) -> None:
-    """After a commit: the ETags of these farms as committed (rows of this session)."""
+def record(session: Session, farm_ids: Collection[int]) -> None:
+    """After a commit: the ETags of these farms as committed.
+
+    Read with plain SELECTs of the mapped columns (the ORM objects of the write's session
+    may hold collections its flush did not update), which give the same values, and so the
+    same digest, as the ORM load of a later `GET`."""
     written = _written.get()
-    if written is None:
+    if written is None or not farm_ids:
         return
-    for farm_id in farm_ids:
-        farm = session.get(Farm, farm_id)
-        if farm is not None:
-            written[farm.name] = digest(farm)
+    ids = sorted(farm_ids)
+    farm_columns = [getattr(Farm, c.key) for c in Farm.__mapper__.column_attrs]
+    backend_columns = [getattr(Backend, c.key) for c in Backend.__mapper__.column_attrs]
+    backends: dict[int, list[dict[str, Any]]] = {}
+    for row in session.execute(select(*backend_columns).where(Backend.farm_id.in_(ids))):
+        values = dict(row._mapping)
+        backends.setdefault(values["farm_id"], []).append(values)
+    for row in session.execute(select(*farm_columns).where(Farm.id.in_(ids))):
+        values = dict(row._mapping)
+        written[values["name"]] = _digest(values, backends.get(values["id"], []))

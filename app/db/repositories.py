@@ -91,22 +91,37 @@ def all_farm_specs(session: Session) -> list[FarmSpec]:
     Start-up and drift repair read the whole database: at 10,000 farms the ORM's 30,000
     objects cost about five times as much as these rows.
     """
-    health = dict(session.execute(select(BackendHealth.backend_id, BackendHealth.state)).all())
+    return farm_specs(session)
+
+
+def farm_specs(session: Session, farm_ids: Collection[int] | None = None) -> list[FarmSpec]:
+    """The desired state of these farms (None: every farm), from plain SELECTs.
+
+    What the database holds in the session's transaction, whatever ORM objects the session
+    has in memory (a write's flushed rows included): the reconciler renders from this."""
+    ids = None if farm_ids is None else sorted(farm_ids)
+    health_q = select(BackendHealth.backend_id, BackendHealth.state)
+    if ids is not None:
+        health_q = health_q.join(Backend, Backend.id == BackendHealth.backend_id).where(
+            Backend.farm_id.in_(ids)
+        )
+    health = dict(session.execute(health_q).all())
     backends: dict[int, list[BackendSpec]] = {}
-    rows = session.execute(
-        select(
-            Backend.farm_id,
-            Backend.id,
-            Backend.zapi_id,
-            Backend.ip,
-            Backend.port,
-            Backend.weight,
-            Backend.priority,
-            Backend.max_conns,
-            Backend.maintenance,
-            Backend.source_addr,
-        ).order_by(Backend.farm_id, Backend.zapi_id)
-    )
+    backend_q = select(
+        Backend.farm_id,
+        Backend.id,
+        Backend.zapi_id,
+        Backend.ip,
+        Backend.port,
+        Backend.weight,
+        Backend.priority,
+        Backend.max_conns,
+        Backend.maintenance,
+        Backend.source_addr,
+    ).order_by(Backend.farm_id, Backend.zapi_id)
+    if ids is not None:
+        backend_q = backend_q.where(Backend.farm_id.in_(ids))
+    rows = session.execute(backend_q)
     for farm_id, mark, zapi_id, ip, port, weight, priority, max_conns, maint, source in rows:
         backends.setdefault(farm_id, []).append(
             BackendSpec(
@@ -122,22 +137,22 @@ def all_farm_specs(session: Session) -> list[FarmSpec]:
                 source_addr=source,
             )
         )
-    farms = session.execute(
-        select(
-            Farm.id,
-            Farm.name,
-            Farm.vip,
-            Farm.vport,
-            Farm.protocol,
-            Farm.algorithm,
-            Farm.nattype,
-            Farm.persistence,
-            Farm.ttl,
-            Farm.running,
-            Farm.source_addr,
-            Farm.interface,
-        ).order_by(Farm.id)
-    )
+    farm_q = select(
+        Farm.id,
+        Farm.name,
+        Farm.vip,
+        Farm.vport,
+        Farm.protocol,
+        Farm.algorithm,
+        Farm.nattype,
+        Farm.persistence,
+        Farm.ttl,
+        Farm.running,
+        Farm.source_addr,
+        Farm.interface,
+    ).order_by(Farm.id)
+    if ids is not None:
+        farm_q = farm_q.where(Farm.id.in_(ids))
     return [
         FarmSpec(
             id=row.id,
@@ -154,7 +169,7 @@ def all_farm_specs(session: Session) -> list[FarmSpec]:
             device=row.interface.split(":", 1)[0] if row.interface else None,
             backends=tuple(backends.get(row.id, ())),
         )
-        for row in farms
+        for row in session.execute(farm_q)
     ]
 
 

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from app.db.ipds import all_list_specs, farm_ipds, list_spec
-from app.db.models import Farm
-from app.db.repositories import all_farm_specs, farm_spec
+from app.db.repositories import all_farm_specs, farm_specs
 from app.domain.ipds import IpdsSpec, prefix_of
 from app.domain.model import FarmSpec
 from app.domain.rules import needs_load
@@ -172,16 +171,11 @@ class Reconciler:
         with self.lock:
             if self._applied is None:
                 raise RuntimeError("reconciler used before the initial sync")
-            removed: set[int] = set()
-            fresh: list[FarmSpec] = []
             ids = set(farm_ids)
-            for farm_id in ids:
-                farm = session.get(Farm, farm_id)
-                if farm is None:
-                    removed.add(farm_id)
-                else:
-                    session.refresh(farm)
-                    fresh.append(farm_spec(farm))
+            # Plain SELECTs in the write's transaction: what it flushed, whatever the ORM
+            # objects in the session hold (no refresh of each farm and its backends).
+            fresh = farm_specs(session, ids) if ids else []
+            removed = ids - {spec.id for spec in fresh}
             fresh = _with_ipds(fresh, farm_ipds(session, ids) if ids else {})
             new_lists = self._stage_lists(session, lists or {})
             reshaped = {
