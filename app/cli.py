@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import sys
@@ -125,6 +126,9 @@ def _reconciler(settings: Settings, *, with_kernel: bool) -> Any:
 def cmd_sync(args: argparse.Namespace) -> int:
     from app.errors import KernelRejected
 
+    # A one-shot command: its objects live until it exits.  Collecting while the imports
+    # and the whole ruleset are built only walks them again and again.
+    gc.disable()
     reconciler = _reconciler(_settings(args), with_kernel=True)
     if args.check:
         # Dry run: what the database implies against what the kernel holds; nothing applied.

@@ -514,8 +514,10 @@ class Reconciler:
             self._specs = {f.id: f for f in farms}
             self._index()
             self.stats.full_syncs += 1
-        # The rendered state lives as long as the process: keep the collector off it.
-        gc.freeze()
+            # The rendered state lives as long as the process: keep the collector off it.
+            # Frozen while the collector is still off: enabling it first would start a full
+            # collection of these ~300,000 objects (0.1-0.25 s at 10,000 farms) right away.
+            gc.freeze()
 
     def check_drift(self) -> list[str]:
         """Compare the kernel with what was applied; repair from the database on any drift.
