@@ -1,25 +1,25 @@
 """Farm ETags (app.api.concurrency): a digest of a farm's configuration and its backends'.
 
 Health and live counts are other tables: a health check never changes a farm's ETag.  A
-write records the ETags of the farms it committed (`record`, called by the unit of work)
-while a request collects them (`collecting`), so the answer's `ETag` comes from the rows the
-write already holds instead of a second session reading the farm again.
+write records the ETags of the farms it commits (`record`, from the rows the reconciler
+renders them from) while a request collects them (`collecting`), so the answer's `ETag`
+needs no second session reading the farm again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import repositories as repo
 from app.db.models import Backend, Farm
+from app.db.repositories import FarmRows
 
 # Farm name -> ETag of the farms the current request's writes committed.  The dict is
 # shared with the worker threads the request runs its writes in (they get a copy of the
@@ -61,22 +61,12 @@ def collecting_now() -> bool:
     return _written.get() is not None
 
 
-def record(session: Session, farm_ids: Collection[int]) -> None:
-    """After a commit: the ETags of these farms as committed.
-
-    Read with plain SELECTs of the mapped columns (the ORM objects of the write's session
-    may hold collections its flush did not update), which give the same values, and so the
-    same digest, as the ORM load of a later `GET`."""
+def record(rows: FarmRows) -> None:
+    """The ETags of these farms as a write is about to commit them (its flushed rows, read
+    with plain SELECTs of the mapped columns: the same values, and so the same digest, as
+    the ORM load of a later `GET`).  Only while a request collects them."""
     written = _written.get()
-    if written is None or not farm_ids:
+    if written is None:
         return
-    ids = sorted(farm_ids)
-    farm_columns = [getattr(Farm, c.key) for c in Farm.__mapper__.column_attrs]
-    backend_columns = [getattr(Backend, c.key) for c in Backend.__mapper__.column_attrs]
-    backends: dict[int, list[dict[str, Any]]] = {}
-    for row in session.execute(select(*backend_columns).where(Backend.farm_id.in_(ids))):
-        values = dict(row._mapping)
-        backends.setdefault(values["farm_id"], []).append(values)
-    for row in session.execute(select(*farm_columns).where(Farm.id.in_(ids))):
-        values = dict(row._mapping)
-        written[values["name"]] = _digest(values, backends.get(values["id"], []))
+    for farm in rows.farms:
+        written[farm["name"]] = _digest(farm, rows.backends.get(farm["id"], []))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -171,6 +173,74 @@ def farm_specs(session: Session, farm_ids: Collection[int] | None = None) -> lis
         )
         for row in session.execute(farm_q)
     ]
+
+
+@dataclass(frozen=True)
+class FarmRows:
+    """Every mapped column of some farms and of their backends, plus the backends' health:
+    the rows a write renders from (specs) and answers its ETag from (app.db.etags)."""
+
+    farms: list[dict[str, Any]]
+    backends: dict[int, list[dict[str, Any]]]  # farm id -> rows, by zapi id
+    health: dict[int, str]  # backend id -> state (absent: up)
+
+    def specs(self) -> list[FarmSpec]:
+        return [self.spec(farm) for farm in self.farms]
+
+    def spec(self, farm: dict[str, Any]) -> FarmSpec:
+        return FarmSpec(
+            id=farm["id"],
+            name=farm["name"],
+            vip=farm["vip"],
+            ports=parse_vport(farm["vport"]),
+            protocol=farm["protocol"],
+            algorithm=farm["algorithm"],
+            nattype=farm["nattype"],
+            persistence=farm["persistence"],
+            ttl=farm["ttl"],
+            running=farm["running"],
+            source_addr=farm["source_addr"],
+            device=farm["interface"].split(":", 1)[0] if farm["interface"] else None,
+            backends=tuple(
+                BackendSpec(
+                    mark=b["id"],
+                    zapi_id=b["zapi_id"],
+                    ip=b["ip"],
+                    port=b["port"],
+                    weight=b["weight"],
+                    priority=b["priority"],
+                    max_conns=b["max_conns"],
+                    maintenance=b["maintenance"],
+                    health=self.health.get(b["id"], "up"),
+                    source_addr=b["source_addr"],
+                )
+                for b in self.backends.get(farm["id"], ())
+            ),
+        )
+
+
+def farm_rows(session: Session, farm_ids: Collection[int]) -> FarmRows:
+    """Three plain SELECTs in the session's transaction: what the database holds (a write's
+    flushed rows included), whatever ORM objects the session has in memory."""
+    ids = sorted(farm_ids)
+    farm_columns = [getattr(Farm, c.key) for c in Farm.__mapper__.column_attrs]
+    backend_columns = [getattr(Backend, c.key) for c in Backend.__mapper__.column_attrs]
+    health_q = (
+        select(BackendHealth.backend_id, BackendHealth.state)
+        .join(Backend, Backend.id == BackendHealth.backend_id)
+        .where(Backend.farm_id.in_(ids))
+    )
+    backends: dict[int, list[dict[str, Any]]] = {}
+    backend_q = select(*backend_columns).where(Backend.farm_id.in_(ids)).order_by(Backend.zapi_id)
+    for row in session.execute(backend_q):
+        values = dict(row._mapping)
+        backends.setdefault(values["farm_id"], []).append(values)
+    farms_q = select(*farm_columns).where(Farm.id.in_(ids)).order_by(Farm.id)
+    return FarmRows(
+        farms=[dict(row._mapping) for row in session.execute(farms_q)],
+        backends=backends,
+        health=dict(session.execute(health_q).all()),
+    )
 
 
 def guarded_farms(session: Session, *, only: Collection[int] | None = None) -> list[Farm]:

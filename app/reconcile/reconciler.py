@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from app.db import etags
 from app.db.ipds import all_list_specs, farm_ipds, list_spec
-from app.db.repositories import all_farm_specs, farm_specs
+from app.db.repositories import all_farm_specs, farm_rows
 from app.domain.ipds import IpdsSpec, prefix_of
 from app.domain.model import FarmSpec
 from app.domain.rules import needs_load
@@ -173,8 +174,12 @@ class Reconciler:
                 raise RuntimeError("reconciler used before the initial sync")
             ids = set(farm_ids)
             # Plain SELECTs in the write's transaction: what it flushed, whatever the ORM
-            # objects in the session hold (no refresh of each farm and its backends).
-            fresh = farm_specs(session, ids) if ids else []
+            # objects in the session hold (no refresh of each farm and its backends).  The
+            # same rows give the request's answer its ETag.
+            rows = farm_rows(session, ids) if ids else None
+            fresh = rows.specs() if rows is not None else []
+            if rows is not None:
+                etags.record(rows)
             removed = ids - {spec.id for spec in fresh}
             fresh = _with_ipds(fresh, farm_ipds(session, ids) if ids else {})
             new_lists = self._stage_lists(session, lists or {})

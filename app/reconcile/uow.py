@@ -12,7 +12,6 @@ segment would be dispatched to it again).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, UOWTransaction
 
-from app.db import etags
 from app.db import ipds as ipds_rows
 from app.db.models import (
     Backend,
@@ -200,10 +198,6 @@ class UnitOfWork:
                 self.reconciler.confirm()
                 if revision is not None:
                     self.follower.committed(revision)
-                if work.touched and etags.collecting_now():
-                    # Committed already: if this fails, the answer reads its ETag again.
-                    with contextlib.suppress(SQLAlchemyError):
-                        etags.record(session, work.touched)
             except BaseException:
                 session.rollback()
                 raise
