@@ -201,6 +201,7 @@ def create_app(
             await checker.stop()
             await observers.stop()
             await asyncio.to_thread(haproxy_engine.close)
+            await asyncio.to_thread(audit.close)  # what is queued is stored
             engine.dispose()
 
     app = FastAPI(

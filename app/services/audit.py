@@ -1,7 +1,11 @@
 """The audit log: every write request, bounded by age and count.
 
-Entries are written after the response went out, in their own short transaction; a database
-that cannot be written loses the entry (logged), never the request.
+Entries are written after the response went out, by one writer thread, in batches: a request
+only queues its entry (no thread hop, no transaction of its own); the writer waits
+`COALESCE_S` for more, then stores everything queued in one transaction.  Readers flush the
+queue first, so `GET /system/audit` always shows every answered request; another process
+(`kernlb audit`) sees an entry within `COALESCE_S`.  A database that cannot be written loses
+the batch (logged), never a request.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +30,7 @@ MAX_STORED_BODY = 4096
 SECRET_KEYS = frozenset({"key", "password", "newpassword", "secret", "token", "zapi_key"})
 REDACTED = "********"
 PRUNE_EVERY = 100
+COALESCE_S = 0.05  # how long the writer waits for more entries before a transaction
 
 
 @dataclass(frozen=True)
@@ -70,17 +76,62 @@ class AuditLog:
         *,
         max_entries: int,
         max_age_days: float,
+        coalesce: float = COALESCE_S,
     ) -> None:
         self.session_factory = session_factory
         self.max_entries = max_entries
         self.max_age = timedelta(days=max_age_days)
+        self.coalesce = coalesce
         self._added = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while a batch is stored
+        self._queued = threading.Condition()  # guards the queue and the writer
+        self._pending: list[AuditRecord] = []
+        self._writer: threading.Thread | None = None
+        self._closed = False
 
     def add(self, record: AuditRecord) -> None:
+        """Queue an entry (never blocks on the database)."""
+        with self._queued:
+            self._pending.append(record)
+            if self._writer is None and not self._closed:
+                self._writer = threading.Thread(
+                    target=self._write_batches, name="kernlb-audit", daemon=True
+                )
+                self._writer.start()
+            self._queued.notify()
+
+    def flush(self) -> None:
+        """Store every queued entry now (readers call it first)."""
+        with self._lock:  # one batch at a time: entries keep their order
+            with self._queued:
+                batch, self._pending = self._pending, []
+            if batch:
+                self._store(batch)
+
+    def close(self) -> None:
+        """Stop the writer and store what is queued (at shutdown)."""
+        with self._queued:
+            self._closed = True
+            writer, self._writer = self._writer, None
+            self._queued.notify()
+        if writer is not None:
+            writer.join(timeout=10)
+        self.flush()
+
+    def _write_batches(self) -> None:
+        while True:
+            with self._queued:
+                while not self._pending and not self._closed:
+                    self._queued.wait()
+                if self._closed:
+                    return
+            time.sleep(self.coalesce)  # let the entries of a burst of requests join
+            self.flush()
+
+    def _store(self, batch: list[AuditRecord]) -> None:
         try:
-            with self._lock, self.session_factory() as session:
-                session.add(
+            with self.session_factory() as session:
+                session.add_all(
                     AuditEntry(
                         at=record.at.replace(tzinfo=None),
                         source=record.source[:64],
@@ -91,13 +142,23 @@ class AuditLog:
                         duration_ms=round(record.duration_ms, 3),
                         farms=",".join(record.farms)[:1024],
                     )
+                    for record in batch
                 )
-                self._added += 1
-                if self._added % PRUNE_EVERY == 1:
-                    self._prune(session, now=record.at)
+                before = self._added
+                self._added += len(batch)
+                if before == 0 or before // PRUNE_EVERY != self._added // PRUNE_EVERY:
+                    session.flush()
+                    self._prune(session, now=max(record.at for record in batch))
                 session.commit()
-        except Exception as exc:  # the request already succeeded or failed on its own
-            log.warning("audit entry not stored (%s %s): %s", record.method, record.path, exc)
+        except Exception as exc:  # the requests already succeeded or failed on their own
+            first = batch[0]
+            log.warning(
+                "%d audit entries not stored (from %s %s): %s",
+                len(batch),
+                first.method,
+                first.path,
+                exc,
+            )
 
     def _prune(self, session: Session, *, now: datetime) -> None:
         horizon = (now - self.max_age).replace(tzinfo=None)
@@ -113,6 +174,7 @@ class AuditLog:
 
     def page(self, *, page: int, limit: int) -> tuple[int, list[AuditEntry]]:
         """Newest first; `page` counts from 1."""
+        self.flush()
         with self.session_factory() as session:
             total = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
             entries = session.scalars(

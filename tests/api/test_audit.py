@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,10 +104,40 @@ def test_kernlb_audit_prints_the_log(
     client: TestClient, settings: Settings, capsys: object
 ) -> None:
     create_farm(client)
-    assert cli_main(["audit", "--db", settings.database_url, "--json"]) == 0
-    out = capsys.readouterr().out  # type: ignore[attr-defined]
-    printed = json.loads(out)
+    # Another process sees the entry once the writer thread stored it (within COALESCE_S).
+    deadline = time.monotonic() + 5
+    while True:
+        assert cli_main(["audit", "--db", settings.database_url, "--json"]) == 0
+        out = capsys.readouterr().out  # type: ignore[attr-defined]
+        printed = json.loads(out)
+        if printed["params"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert [e["path"] for e in printed["params"]] == ["/zapi/v3.1/zapi.cgi/farms"]
     assert cli_main(["audit", "--db", settings.database_url]) == 0
     text = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "POST   /zapi/v3.1/zapi.cgi/farms  farms=web" in text
+
+
+def test_entries_are_stored_in_order_by_one_writer(tmp_path: Path) -> None:
+    """Requests only queue their entries; the writer stores them on its own, in order, in
+    batches; `close` stores what is left."""
+    from app.db.session import make_engine, make_session_factory, migrate
+
+    url_ = f"sqlite:///{tmp_path}/a.db"
+    migrate(url_)
+    factory = make_session_factory(make_engine(url_))
+    log = AuditLog(factory, max_entries=1000, max_age_days=1, coalesce=0.01)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(30):
+        log.add(AuditRecord(start, "198.18.1.1", "PUT", f"/p{i}", "", 200, 1.0, ()))
+    other = AuditLog(factory, max_entries=1000, max_age_days=1)  # another process's view
+    deadline = time.monotonic() + 5
+    while other.page(page=1, limit=100)[0] < 30 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    total, entries = other.page(page=1, limit=100)
+    assert total == 30
+    assert [e.path for e in entries] == [f"/p{i}" for i in reversed(range(30))]
+    log.add(AuditRecord(start, "198.18.1.1", "PUT", "/last", "", 200, 1.0, ()))
+    log.close()
+    assert other.page(page=1, limit=1)[1][0].path == "/last"
