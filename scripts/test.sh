@@ -8,6 +8,12 @@ bash scripts/setup.sh --test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+# Bytecode caches on: the suite starts ~100 Python processes (xdist workers, kernlb servers,
+# the demo, helpers). With PYTHONDONTWRITEBYTECODE set (some shells set it) each of them compiled
+# app/ again and each worker re-ran pytest's assertion rewriting of every test module: about a
+# tenth of the suite's CPU. __pycache__ is git-ignored; compiled once here, before the workers.
+unset PYTHONDONTWRITEBYTECODE
+.venv/bin/python -m compileall -q app tests
 # Several pytest-xdist workers (KERNLB_TEST_WORKERS, default 4: the namespace tests mostly wait,
 # so more workers than cores pay), each taking whole modules (their shared topology, server or
 # app is built once), the long modules first (tests/conftest.py; xdist would otherwise reorder
