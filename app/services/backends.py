@@ -97,6 +97,7 @@ class BackendService:
                 weight=weight,
                 priority=priority,
                 max_conns=max_conns,
+                health=None,  # a new backend has no health row: do not look one up
             )
             farm.backends.append(backend)
             _check_slots(farm, description)
