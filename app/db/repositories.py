@@ -6,10 +6,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.db.models import Backend, BackendHealth, Farm, Setting
+from app.db.models import Backend, BackendHealth, Farm, IpdsFarmDos, IpdsFarmList, Setting
 from app.domain.model import BackendSpec, FarmSpec
 from app.domain.rules import parse_vport
 
@@ -190,6 +190,7 @@ class FarmRows:
     farms: list[dict[str, Any]]
     backends: dict[int, list[dict[str, Any]]]  # farm id -> rows, by zapi id
     health: dict[int, str]  # backend id -> state (absent: up)
+    with_ipds: set[int]  # farms with IPDS rules attached (app.db.ipds.farm_ipds reads them)
 
     def specs(self) -> list[FarmSpec]:
         return [self.spec(farm) for farm in self.farms]
@@ -246,12 +247,25 @@ def farm_rows(session: Session, farm_ids: Collection[int]) -> FarmRows:
         if state is not None:
             health[values["id"]] = state
         backends.setdefault(values["farm_id"], []).append(values)
-    farms_q = select(*farm_columns).where(Farm.id.in_(ids)).order_by(Farm.id)
-    return FarmRows(
-        farms=[dict(row._mapping) for row in session.execute(farms_q)],
-        backends=backends,
-        health=health,
+    # Whether IPDS rules are attached, in the same SELECT: most farms have none, and then
+    # the reconciler need not read the attachments.
+    attached = or_(
+        exists().where(IpdsFarmList.farm_id == Farm.id),
+        exists().where(IpdsFarmDos.farm_id == Farm.id),
     )
+    farms_q = (
+        select(*farm_columns, attached.label("ipds_attached"))
+        .where(Farm.id.in_(ids))
+        .order_by(Farm.id)
+    )
+    farms: list[dict[str, Any]] = []
+    with_ipds: set[int] = set()
+    for row in session.execute(farms_q):
+        values = dict(row._mapping)
+        if values.pop("ipds_attached"):
+            with_ipds.add(values["id"])
+        farms.append(values)
+    return FarmRows(farms=farms, backends=backends, health=health, with_ipds=with_ipds)
 
 
 def guarded_farms(session: Session, *, only: Collection[int] | None = None) -> list[Farm]:

@@ -181,7 +181,8 @@ class Reconciler:
             if rows is not None:
                 etags.record(rows)
             removed = ids - {spec.id for spec in fresh}
-            fresh = _with_ipds(fresh, farm_ipds(session, ids) if ids else {})
+            attached = rows.with_ipds if rows is not None else set()
+            fresh = _with_ipds(fresh, farm_ipds(session, attached) if attached else {})
             new_lists = self._stage_lists(session, lists or {})
             reshaped = {
                 list_id
