@@ -143,7 +143,8 @@ def create_app(
         prober=metrics.timed_prober(prober if prober is not None else run_check),
         poll=POLL_SECONDS if settings.is_postgres else SINGLE_NODE_POLL_SECONDS,
     )
-    uow.farms_committed.append(checker.wake)  # farm/backend changes reach the checker at once
+    # Farm and backend changes reach the checker at once (only farms it checks, or will).
+    uow.farms_committed.append(lambda farms, guarded: checker.wake(farms, guarded=guarded))
     farm_service = FarmService(uow, addresses)
     interface_service = InterfaceService(uow, links if links is not None else NetlinkLinks())
     farm_stats = FarmStatsService(uow, counter)

@@ -65,18 +65,29 @@ class HealthChecker:
         self._limiter = asyncio.Semaphore(MAX_PARALLEL_PROBES)
         self._task = asyncio.create_task(self._run(), name="farmguardian")
 
-    def wake(self, farm_ids: Iterable[int] | None = None) -> None:
+    def wake(
+        self, farm_ids: Iterable[int] | None = None, *, guarded: Iterable[int] | None = None
+    ) -> None:
         """Re-read the configuration now: of these farms, or of every farm (callable from any
-        thread; a no-op when not running)."""
+        thread; a no-op when not running).  `guarded`: which of the farms are to be checked
+        now, when the caller knows (then the others are re-read only if checked so far)."""
         loop = self._loop
         if loop is not None and self._wake is not None and not loop.is_closed():
             ids = None if farm_ids is None else frozenset(farm_ids)
-            loop.call_soon_threadsafe(self._woken, ids)
+            known = None if guarded is None else frozenset(guarded)
+            loop.call_soon_threadsafe(self._woken, ids, known)
 
-    def _woken(self, farm_ids: frozenset[int] | None) -> None:
+    def _woken(
+        self, farm_ids: frozenset[int] | None, guarded: frozenset[int] | None = None
+    ) -> None:
         if farm_ids is None or self.load_farms is None:
             self._everything = True
         else:
+            if guarded is not None:
+                # A farm neither checked now nor to be checked: nothing to re-read.
+                farm_ids = farm_ids & (self.monitors.keys() | guarded)
+                if not farm_ids:
+                    return
             self._changed |= farm_ids
         if self._wake is not None:
             self._wake.set()

@@ -155,6 +155,8 @@ class Reconciler:
         # have committed since (or it cannot be known): the next drift check compares.
         self._generation: int | None = None
         self._foreign = True
+        # Of the farms the last `stage` rendered: those farmguardian checks (see stage).
+        self.guarded: frozenset[int] = frozenset()
 
     # -- per request -----------------------------------------------------------------------
 
@@ -178,6 +180,13 @@ class Reconciler:
             # same rows give the request's answer its ETag.
             rows = farm_rows(session, ids) if ids else None
             fresh = rows.specs() if rows is not None else []
+            # Which of them the health checker must check now (it skips the others unless
+            # it checks them already): running, farmguardian on, as written.
+            self.guarded = frozenset(
+                farm["id"]
+                for farm in (rows.farms if rows else ())
+                if farm["running"] and farm["fg_enabled"]
+            )
             if rows is not None:
                 etags.record(rows)
             removed = ids - {spec.id for spec in fresh}

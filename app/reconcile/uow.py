@@ -129,8 +129,9 @@ class UnitOfWork:
         self.refuse_writes = ""
         # Called after each commit that changed farms (e.g. the cluster's VIPs) ...
         self.after_commit: list[Callable[[], None]] = []
-        # ... and with the ids of those farms (the health checker re-reads just their checks).
-        self.farms_committed: list[Callable[[frozenset[int]], None]] = []
+        # ... and with the ids of those farms and which of them farmguardian checks now (the
+        # health checker re-reads just their checks).
+        self.farms_committed: list[Callable[[frozenset[int], frozenset[int]], None]] = []
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -210,8 +211,9 @@ class UnitOfWork:
                 for hook in self.after_commit:
                     hook()
                 touched = frozenset(work.touched)
+                guarded = self.reconciler.guarded & touched
                 for farms_hook in self.farms_committed:
-                    farms_hook(touched)
+                    farms_hook(touched, guarded)
 
 
 def _unavailable(exc: SQLAlchemyError) -> ServiceUnavailable:

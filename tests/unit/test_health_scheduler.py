@@ -400,6 +400,19 @@ def test_a_change_to_some_farms_reads_only_their_checks(
             await settle()
             assert set(checker.monitors) == {1, 2}
             assert checker.monitors[2][0].config.backends[0].ip == "198.18.2.3"
+            # The writer says which changed farms are to be checked: farm 4 (not checked, not
+            # to be) is not read; farm 1 (checked so far, no longer guarded) is; farm 5 (to
+            # be checked) is.
+            partial.clear()
+            checker.wake([4], guarded=[])
+            await settle()
+            assert partial == []
+            del configs[1]
+            configs[5] = replace(farm_check(target(3)), farm_id=5, name="new")
+            checker.wake([1, 4, 5], guarded=[5])
+            await settle()
+            assert partial == [frozenset({1, 5})]
+            assert set(checker.monitors) == {2, 5}
             # A change to farmguardian settings (no farm named) and the poll read everything.
             checker.wake()
             await settle()
