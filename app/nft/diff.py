@@ -87,13 +87,14 @@ def _rule_commands(qualified: str, chain: Chain) -> Iterator[Command]:
         yield {"add": {"rule": rule}}
 
 
-# What a rule replaced in place may hold: statements and expressions the kernel does not
-# validate at commit (no verdict, no set or map lookup, no packet-mark write, no NAT).
-_INERT_STATEMENTS = frozenset({"mangle"})
-_INERT_VALUES = frozenset(
-    {"numgen", "jhash", "symhash", "mode", "mod", "offset", "seed", "expr", "concat"}
-    | {"payload", "protocol", "field", "meta", "ct", "key", "&", "|", "^", ">>", "<<"}
-)
+# What the value of a rule replaced in place may be made of: expressions whose kernel
+# counterparts have no `validate` operation (numgen, symhash), unlike meta, lookups and
+# verdicts, any of which makes the kernel validate the whole table at commit.  Packet
+# fields are not: in the inet table libnftables adds a `meta nfproto`/`meta l4proto`
+# dependency to `ip saddr` or `th sport` (measured: `ct mark set jhash ip saddr ...` costs
+# the validation, `ct mark set numgen|symhash ...` does not).  A hash farm's modulus is
+# its fixed table size anyway: a backend joining changes only `slots` elements.
+_INERT_VALUES = frozenset({"numgen", "symhash", "mode", "mod", "offset"})
 
 
 def _inert_value(value: Json) -> bool:
@@ -110,11 +111,14 @@ def inert(expr: Iterable[Json]) -> bool:
     Adding a rule with a verdict (goto, jump, vmap), a set or map lookup, a packet-mark
     write or a NAT statement makes the kernel walk every chain reachable from the base
     chains at commit (nft_table_validate): at 10,000 farms that is most of a change's
-    kernel time.  Only `ct mark set <numgen | jhash | symhash ...>` rules qualify: the
+    kernel time.  Only `ct mark set <numgen | symhash ...>` rules qualify: the
     scheduling rule of a farm chain (app.nft.render), which is all a backend joining or
     leaving a weighted farm changes.
     """
-    for statement in expr:
+    statements = list(expr)
+    if not statements:
+        return False
+    for statement in statements:
         if not isinstance(statement, dict) or statement.keys() != {"mangle"}:
             return False
         mangle = statement["mangle"]

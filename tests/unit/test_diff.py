@@ -206,13 +206,25 @@ NUMGEN = {"numgen": {"mode": "random", "mod": 3, "offset": 8192}}
                     }
                 }
             ],
-            True,
+            False,  # libnftables adds a `meta nfproto` dependency to `ip saddr`
         ),
         # the kernel validates the table after adding any of these
         ([{"mangle": {"key": MARK, "value": NUMGEN}}, {"goto": {"target": "slot"}}], False),
         ([{"mangle": {"key": {"meta": {"key": "mark"}}, "value": NUMGEN}}], False),
         ([{"mangle": {"key": MARK, "value": {"map": {"key": MARK, "data": "@slots"}}}}], False),
         ([{"jump": {"target": "slot"}}], False),
+        (
+            [
+                {
+                    "mangle": {
+                        "key": MARK,
+                        "value": {"jhash": {"mod": 3, "expr": {"meta": {"key": "l4proto"}}}},
+                    }
+                }
+            ],
+            False,
+        ),
+        ([], False),
         ([{"reject": None}], False),
         ([{"match": {"op": "==", "left": MARK, "right": 1}}], False),
     ],
