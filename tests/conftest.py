@@ -66,8 +66,8 @@ def unique_node_ids(items: list[pytest.Item]) -> None:
 # Under xdist, whole modules are handed out in collection order (scripts/test.sh passes
 # --no-loadscope-reorder, else xdist would sort them by test count): the long ones go first, so
 # that no worker starts one of them when the others are done.  First the modules marked `slow`
-# (a single test of a minute or more), then namespaces, containers and the real kernel (they
-# mostly wait), then the API and unit tests (short, CPU-bound) fill in.
+# (a test, or a whole module on one worker, of a minute or so), then namespaces, containers and
+# the real kernel (they mostly wait), then the API and unit tests (short, CPU-bound) fill in.
 WAITING = ("tests/container/", "tests/netns/", "tests/kernel/")
 
 

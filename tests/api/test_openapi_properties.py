@@ -42,6 +42,10 @@ CHECKS = [
 ]
 MAX_EXAMPLES = 10
 
+# slow: 112 operations in one module, 40-60 s on one worker (the last module to end when it
+# was handed out among the short API modules); under xdist it starts first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 schema = schemathesis.openapi.from_path(SPEC)
 
 
