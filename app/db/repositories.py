@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.db.models import Backend, BackendHealth, Farm, IpdsFarmDos, IpdsFarmList, Setting
@@ -14,15 +15,21 @@ from app.domain.model import BackendSpec, FarmSpec
 from app.domain.rules import parse_vport
 
 
-def get_farm(session: Session, name: str) -> Farm | None:
+@functools.cache
+def _farm_by_name() -> Select[Any]:
     # One joined SELECT for the farm, its backends and their health (the relationships'
-    # default selectin loading costs three statements: twice the CPU per request).
-    query = (
+    # default selectin loading costs three statements: twice the CPU per request), built
+    # once (building it costs as much as running it).
+    return (
         select(Farm)
-        .where(Farm.name == name)
+        .where(Farm.name == bindparam("name"))
         .options(joinedload(Farm.backends).joinedload(Backend.health))
     )
-    return session.scalars(query).unique().one_or_none()
+
+
+def get_farm(session: Session, name: str) -> Farm | None:
+    farm: Farm | None = session.scalars(_farm_by_name(), {"name": name}).unique().one_or_none()
+    return farm
 
 
 def list_farms(session: Session) -> list[Farm]:
@@ -227,40 +234,53 @@ class FarmRows:
         )
 
 
-def farm_rows(session: Session, farm_ids: Collection[int]) -> FarmRows:
-    """Two plain SELECTs in the session's transaction: what the database holds (a write's
-    flushed rows included), whatever ORM objects the session has in memory."""
-    ids = sorted(farm_ids)
-    farm_columns = [getattr(Farm, c.key) for c in Farm.__mapper__.column_attrs]
-    backend_columns = [getattr(Backend, c.key) for c in Backend.__mapper__.column_attrs]
-    backends: dict[int, list[dict[str, Any]]] = {}
-    health: dict[int, str] = {}
-    backend_q = (
+@functools.cache
+def _farm_rows_queries() -> tuple[Select[Any], Select[Any]]:
+    """The two SELECTs of `farm_rows`, built once: building a statement of ~30 columns and
+    its cache key costs five times what running it does (0.57 vs 0.09 ms per call)."""
+    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
+    # Each column labelled with its attribute's key: the keys of the ORM's rows (ETags).
+    farm_columns = [getattr(Farm, c.key).label(c.key) for c in Farm.__mapper__.column_attrs]
+    backend_columns = [
+        getattr(Backend, c.key).label(c.key) for c in Backend.__mapper__.column_attrs
+    ]
+    backends = (
         select(*backend_columns, BackendHealth.state.label("health_state"))
         .outerjoin(BackendHealth, BackendHealth.backend_id == Backend.id)
         .where(Backend.farm_id.in_(ids))
         .order_by(Backend.zapi_id)
     )
-    for row in session.execute(backend_q):
-        values = dict(row._mapping)
-        state = values.pop("health_state")
-        if state is not None:
-            health[values["id"]] = state
-        backends.setdefault(values["farm_id"], []).append(values)
     # Whether IPDS rules are attached, in the same SELECT: most farms have none, and then
     # the reconciler need not read the attachments.
     attached = or_(
         exists().where(IpdsFarmList.farm_id == Farm.id),
         exists().where(IpdsFarmDos.farm_id == Farm.id),
     )
-    farms_q = (
+    farms = (
         select(*farm_columns, attached.label("ipds_attached"))
         .where(Farm.id.in_(ids))
         .order_by(Farm.id)
     )
+    return backends, farms
+
+
+def farm_rows(session: Session, farm_ids: Collection[int]) -> FarmRows:
+    """Two plain SELECTs in the session's transaction: what the database holds (a write's
+    flushed rows included), whatever ORM objects the session has in memory."""
+    params = {"ids": sorted(farm_ids)}
+    backend_q, farms_q = _farm_rows_queries()
+    connection = session.connection()  # Core: no ORM work on rows that are not objects
+    backends: dict[int, list[dict[str, Any]]] = {}
+    health: dict[int, str] = {}
+    for row in connection.execute(backend_q, params):
+        values = dict(row._mapping)
+        state = values.pop("health_state")
+        if state is not None:
+            health[values["id"]] = state
+        backends.setdefault(values["farm_id"], []).append(values)
     farms: list[dict[str, Any]] = []
     with_ipds: set[int] = set()
-    for row in session.execute(farms_q):
+    for row in connection.execute(farms_q, params):
         values = dict(row._mapping)
         if values.pop("ipds_attached"):
             with_ipds.add(values["id"])
