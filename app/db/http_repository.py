@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Certificate, HttpFarm, HttpFarmCertificate, HttpService
@@ -24,6 +24,14 @@ NON_TCP_PROTOCOLS = frozenset({"udp", "sctp", "tftp", "snmp", "netbios-ns", "ama
 
 def get_http_farm(session: Session, name: str) -> HttpFarm | None:
     return session.scalars(select(HttpFarm).where(HttpFarm.name == name)).one_or_none()
+
+
+# Built once: every l4 request asks it (an http farm's name answers differently).
+_HTTP_FARM_NAMED = select(HttpFarm.id).where(HttpFarm.name == bindparam("name"))
+
+
+def http_farm_exists(session: Session, name: str) -> bool:
+    return session.connection().scalar(_HTTP_FARM_NAMED, {"name": name}) is not None
 
 
 def list_http_farms(session: Session) -> list[HttpFarm]:

@@ -122,7 +122,7 @@ class HttpFarmService:
 
     def exists(self, name: str) -> bool:
         with self.uow.read() as session:
-            return hrepo.get_http_farm(session, name) is not None
+            return hrepo.http_farm_exists(session, name)
 
     def list(self) -> list[HttpFarmView]:
         with self.uow.read() as session:
