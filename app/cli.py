@@ -8,7 +8,7 @@ import gc
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from app.settings import Settings
@@ -50,13 +50,28 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", help="state directory (env KERNLB_STATE_DIR)")
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection while modules are imported: their objects live as long as the
+    process, and collecting while they are built only walks them again and again (~0.2 s of
+    a server's ~1.2 s start-up CPU here)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
-    from app.api.transport import QuietServer, protocol_with_header_timeout
-    from app.main import create_app
-    from app.net.sysctl import disable_tcp_loose, enable_forwarding
-    from app.tls import ensure_self_signed
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    with collector_paused():
+        import uvicorn
+
+        from app.api.transport import QuietServer, protocol_with_header_timeout
+        from app.main import create_app
+        from app.net.sysctl import disable_tcp_loose, enable_forwarding
+        from app.tls import ensure_self_signed
 
     settings = _settings(args)
     logging.basicConfig(
