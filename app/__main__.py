@@ -1,7 +1,7 @@
 import gc
 import sys
 
-gc.disable()  # while the CLI's modules are imported (app.cli.collector_paused says why)
+gc.disable()  # while the CLI's modules are imported (app.gcpause says why)
 from app.cli import main  # noqa: E402
 
 gc.enable()

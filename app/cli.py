@@ -8,9 +8,10 @@ import gc
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from app.gcpause import collector_paused
 from app.settings import Settings
 
 
@@ -48,20 +49,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="SQLAlchemy URL (env KERNLB_DB)")
     parser.add_argument("--state-dir", help="state directory (env KERNLB_STATE_DIR)")
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No garbage collection while modules are imported: their objects live as long as the
-    process, and collecting while they are built only walks them again and again (~0.2 s of
-    a server's ~1.2 s start-up CPU here)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

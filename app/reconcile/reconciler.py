@@ -13,14 +13,13 @@ commit), so the applied state always describes the kernel.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -33,6 +32,7 @@ from app.domain.model import FarmSpec
 from app.domain.rules import needs_load
 from app.domain.ruleset import FAMILY, TABLE, conns_set_name, qualified, split_name
 from app.errors import KernelRejected
+from app.gcpause import collector_paused
 from app.net.neighbours import NeighbourBook
 from app.nft.adapter import NftAdapter, NftError, summarise_listing
 from app.nft.bulk import BulkSplit, apply_in_steps, split_bulk
@@ -100,19 +100,6 @@ class _Staged:
     specs: dict[int, FarmSpec] = field(default_factory=dict)
     touched: frozenset[int] = frozenset()
     delta: bool = False
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Building 10,000 farms creates ~300,000 long-lived objects; collecting while they are
-    built would walk them again and again (a third of the start-up time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class Reconciler:
@@ -497,7 +484,7 @@ class Reconciler:
         instead of a sync against a listing, which with large IPDS lists costs tens of
         seconds (libnftables reads every element) and would reload every list element.
         """
-        with self.lock, self.session_factory() as session, _no_gc():
+        with self.lock, self.session_factory() as session, collector_paused():
             list_specs = all_list_specs(session)
             shapes = {spec.id: render_list(spec) for spec in list_specs}
             farms = self._observe(

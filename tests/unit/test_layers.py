@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.domain",),
 )
 # Leaf modules every layer but the domain may use (they import nothing of app).
-FOUNDATION = ("app", "app.errors", "app.settings", "app.tls")
+FOUNDATION = ("app", "app.errors", "app.gcpause", "app.settings", "app.tls")
 DOMAIN_MAY_IMPORT = frozenset(sys.stdlib_module_names)
 # The adapter applies and lists kernlb's rulesets; the lab (demo, bench and namespace tests)
 # only lists a namespace's tables, to check that a test left it as it found it.
