@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, exists, or_, select
+from sqlalchemy import BindParameter, RowMapping, Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.db.models import Backend, BackendHealth, Farm, IpdsFarmDos, IpdsFarmList, Setting
@@ -101,6 +101,46 @@ def farm_spec(farm: Farm) -> FarmSpec:
     )
 
 
+# A row's columns by name: a Core row's mapping, or a dict of one (FarmRows).
+Columns = RowMapping | Mapping[str, Any]
+
+
+def _backend_spec_of(columns: Columns, health: str) -> BackendSpec:
+    """A backend's spec from its table columns (a Core row's mapping or a dict)."""
+    return BackendSpec(
+        mark=columns["id"],
+        zapi_id=columns["zapi_id"],
+        ip=columns["ip"],
+        port=columns["port"],
+        weight=columns["weight"],
+        priority=columns["priority"],
+        max_conns=columns["max_conns"],
+        maintenance=columns["maintenance"],
+        health=health,
+        source_addr=columns["source_addr"],
+    )
+
+
+def _farm_spec_of(columns: Columns, backends: Iterable[BackendSpec]) -> FarmSpec:
+    """A farm's spec from its table columns (a Core row's mapping or a dict)."""
+    interface = columns["interface"]
+    return FarmSpec(
+        id=columns["id"],
+        name=columns["name"],
+        vip=columns["vip"],
+        ports=parse_vport(columns["vport"]),
+        protocol=columns["protocol"],
+        algorithm=columns["algorithm"],
+        nattype=columns["nattype"],
+        persistence=columns["persistence"],
+        ttl=columns["ttl"],
+        running=columns["running"],
+        source_addr=columns["source_addr"],
+        device=interface.split(":", 1)[0] if interface else None,
+        backends=tuple(backends),
+    )
+
+
 def all_farm_specs(session: Session) -> list[FarmSpec]:
     """Every farm's desired state, read with three plain SELECTs (no ORM objects).
 
@@ -137,21 +177,10 @@ def farm_specs(session: Session, farm_ids: Collection[int] | None = None) -> lis
     ).order_by(Backend.farm_id, Backend.zapi_id)
     if ids is not None:
         backend_q = backend_q.where(Backend.farm_id.in_(ids))
-    rows = session.execute(backend_q)
-    for farm_id, mark, zapi_id, ip, port, weight, priority, max_conns, maint, source in rows:
-        backends.setdefault(farm_id, []).append(
-            BackendSpec(
-                mark=mark,
-                zapi_id=zapi_id,
-                ip=ip,
-                port=port,
-                weight=weight,
-                priority=priority,
-                max_conns=max_conns,
-                maintenance=maint,
-                health=health.get(mark, "up"),
-                source_addr=source,
-            )
+    for row in session.execute(backend_q):
+        columns = row._mapping
+        backends.setdefault(columns["farm_id"], []).append(
+            _backend_spec_of(columns, health.get(columns["id"], "up"))
         )
     farm_q = select(
         Farm.id,
@@ -170,22 +199,7 @@ def farm_specs(session: Session, farm_ids: Collection[int] | None = None) -> lis
     if ids is not None:
         farm_q = farm_q.where(Farm.id.in_(ids))
     return [
-        FarmSpec(
-            id=row.id,
-            name=row.name,
-            vip=row.vip,
-            ports=parse_vport(row.vport),
-            protocol=row.protocol,
-            algorithm=row.algorithm,
-            nattype=row.nattype,
-            persistence=row.persistence,
-            ttl=row.ttl,
-            running=row.running,
-            source_addr=row.source_addr,
-            device=row.interface.split(":", 1)[0] if row.interface else None,
-            backends=tuple(backends.get(row.id, ())),
-        )
-        for row in session.execute(farm_q)
+        _farm_spec_of(row._mapping, backends.get(row.id, ())) for row in session.execute(farm_q)
     ]
 
 
@@ -203,32 +217,10 @@ class FarmRows:
         return [self.spec(farm) for farm in self.farms]
 
     def spec(self, farm: dict[str, Any]) -> FarmSpec:
-        return FarmSpec(
-            id=farm["id"],
-            name=farm["name"],
-            vip=farm["vip"],
-            ports=parse_vport(farm["vport"]),
-            protocol=farm["protocol"],
-            algorithm=farm["algorithm"],
-            nattype=farm["nattype"],
-            persistence=farm["persistence"],
-            ttl=farm["ttl"],
-            running=farm["running"],
-            source_addr=farm["source_addr"],
-            device=farm["interface"].split(":", 1)[0] if farm["interface"] else None,
-            backends=tuple(
-                BackendSpec(
-                    mark=b["id"],
-                    zapi_id=b["zapi_id"],
-                    ip=b["ip"],
-                    port=b["port"],
-                    weight=b["weight"],
-                    priority=b["priority"],
-                    max_conns=b["max_conns"],
-                    maintenance=b["maintenance"],
-                    health=self.health.get(b["id"], "up"),
-                    source_addr=b["source_addr"],
-                )
+        return _farm_spec_of(
+            farm,
+            (
+                _backend_spec_of(b, self.health.get(b["id"], "up"))
                 for b in self.backends.get(farm["id"], ())
             ),
         )
