@@ -30,3 +30,13 @@ def run_in(ns: str, *argv: str, stdin: str | None = None) -> subprocess.Complete
 
 def python_in(ns: str, code: str) -> subprocess.CompletedProcess[str]:
     return run_in(ns, sys.executable, "-c", code)
+
+
+def scenario_output(ns: str, code: str) -> str:
+    """Run a Python scenario in the namespace; it must exit 0 and print OK last (its own
+    asserts passed to the end).  Its output, for the test's further checks."""
+    result = python_in(ns, code)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines and lines[-1].startswith("OK"), result.stdout + result.stderr
+    return result.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_netns
-from tests.kernel.netns import python_in, run_in, scratch_namespace
+from tests.kernel.netns import run_in, scenario_output, scratch_namespace
 
 pytestmark = pytest.mark.netns
 
@@ -96,8 +96,6 @@ def test_diffs_sync_and_rejection_on_real_kernel() -> None:
         foreign += " policy accept;\n\t\tcounter\n\t}\n}\n"
         assert run_in(ns, "nft", "-f", "-", stdin=foreign).returncode == 0
         before = run_in(ns, "nft", "list", "table", "inet", "hostfw").stdout
-        result = python_in(ns, SCENARIO)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "OK" in result.stdout
-        assert "rejected:" in result.stdout
+        output = scenario_output(ns, SCENARIO)
+        assert "rejected:" in output
         assert run_in(ns, "nft", "list", "table", "inet", "hostfw").stdout == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_netns
-from tests.kernel.netns import python_in, scratch_namespace
+from tests.kernel.netns import scenario_output, scratch_namespace
 
 pytestmark = pytest.mark.netns
 
@@ -115,7 +115,5 @@ print("OK")
 def test_large_list_loads_reloads_and_rolls_back() -> None:
     require_netns()
     with scratch_namespace() as ns:
-        result = python_in(ns, SCENARIO)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "refused: The kernel rejected the change" in result.stdout
-        assert result.stdout.strip().endswith("OK")
+        output = scenario_output(ns, SCENARIO)
+        assert "refused: The kernel rejected the change" in output

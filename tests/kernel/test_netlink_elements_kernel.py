@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_netns
-from tests.kernel.netns import python_in, run_in, scratch_namespace
+from tests.kernel.netns import run_in, scenario_output, scratch_namespace
 
 pytestmark = pytest.mark.netns
 
@@ -103,8 +103,6 @@ def test_writer_loads_reads_back_and_is_atomic() -> None:
     require_netns()
     with scratch_namespace() as ns:
         assert run_in(ns, "nft", "-f", "-", stdin=TABLE).returncode == 0
-        result = python_in(ns, SCENARIO)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "refused: deleting elements of inet kbw v4" in result.stdout
-        assert "generation changed" in result.stdout
-        assert result.stdout.strip().endswith("OK")
+        output = scenario_output(ns, SCENARIO)
+        assert "refused: deleting elements of inet kbw v4" in output
+        assert "generation changed" in output

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_netns
-from tests.kernel.netns import python_in, scratch_namespace
+from tests.kernel.netns import scenario_output, scratch_namespace
 
 pytestmark = pytest.mark.netns
 
@@ -78,6 +78,4 @@ print("OK", nft.cache.reused)
 def test_cache_kept_only_after_own_neutral_batches() -> None:
     require_netns()
     with scratch_namespace() as ns:
-        result = python_in(ns, SCENARIO)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "OK" in result.stdout
+        scenario_output(ns, SCENARIO)

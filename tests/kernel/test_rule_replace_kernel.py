@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_netns
-from tests.kernel.netns import python_in, scratch_namespace
+from tests.kernel.netns import scenario_output, scratch_namespace
 
 pytestmark = pytest.mark.netns
 
@@ -70,6 +70,4 @@ print("OK")
 def test_scheduling_rule_replaced_in_place() -> None:
     require_netns()
     with scratch_namespace() as ns:
-        result = python_in(ns, SCENARIO)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "OK" in result.stdout
+        scenario_output(ns, SCENARIO)
