@@ -124,15 +124,20 @@ class KernelDump:
         return digests
 
 
-def _open(timeout: float) -> socket.socket:
+def open_socket(timeout: float) -> socket.socket:
+    """An nfnetlink socket in the calling thread's network namespace."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
-    sock.settimeout(timeout)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)  # SO_RCVBUFFORCE: large dumps
+        sock.settimeout(timeout)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)  # SO_RCVBUFFORCE: large dumps
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
+        sock.setsockopt(270, 10, 1)  # NETLINK_CAP_ACK: errors do not echo the request
+        sock.bind((0, 0))
     except OSError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
-    sock.setsockopt(270, 10, 1)  # NETLINK_CAP_ACK: errors do not echo the request
-    sock.bind((0, 0))
+        sock.close()
+        raise
     return sock
 
 
@@ -167,7 +172,7 @@ class NetlinkDumper:
 
     def _dump(self, wanted: set[str]) -> KernelDump:
         result = KernelDump()
-        sock = _open(self.timeout)
+        sock = open_socket(self.timeout)
         try:
             for family, attrs in self._request(sock, NFT_MSG_GETTABLE, 0, b""):
                 if _text(attrs.get(1, b"")) == TABLE:
@@ -210,11 +215,11 @@ class NetlinkDumper:
     def _elements(
         self, sock: socket.socket, family: str, name: str
     ) -> tuple[frozenset[bytes], frozenset[bytes], int]:
-        payload = _attr(1, TABLE.encode() + b"\0") + _attr(2, name.encode() + b"\0")
+        payload = encode_attr(1, TABLE.encode() + b"\0") + encode_attr(2, name.encode() + b"\0")
         raw: list[bytes] = []
         keys: list[bytes] = []
         count = 0
-        for data in self._replies(sock, NFT_MSG_GETSETELEM, NFPROTO[family], payload):
+        for data, _family in run_dump(sock, NFT_MSG_GETSETELEM, NFPROTO[family], payload):
             for key, element, flags in element_keys(data):
                 raw.append(element)
                 if not flags & NFT_SET_INTERVAL_END:
@@ -225,44 +230,54 @@ class NetlinkDumper:
     def _request(
         self, sock: socket.socket, message: int, family: int, payload: bytes
     ) -> Iterator[tuple[str, dict[int, bytes]]]:
-        for data, reply_family in self._replies_with_family(sock, message, family, payload):
+        for data, reply_family in run_dump(sock, message, family, payload):
             name = _FAMILY_NAMES.get(reply_family)
             if name is not None:
                 yield name, attributes(data)
 
-    def _replies(
-        self, sock: socket.socket, message: int, family: int, payload: bytes
-    ) -> Iterator[bytes]:
-        for data, _ in self._replies_with_family(sock, message, family, payload):
-            yield data
 
-    def _replies_with_family(
-        self, sock: socket.socket, message: int, family: int, payload: bytes
-    ) -> Iterator[tuple[bytes, int]]:
-        kind = (NFNL_SUBSYS_NFTABLES << 8) | message
-        body = struct.pack("=BBH", family, 0, 0) + payload
-        header = _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-        sock.send(header + body)
-        interrupted = False
-        while True:
-            data = sock.recv(1 << 20)
-            for offset, length, mtype, flags, _seq in _messages(data):
-                if flags & NLM_F_DUMP_INTR:
-                    interrupted = True
-                if mtype == NLMSG_DONE:
-                    if interrupted:
-                        raise DumpInterrupted()
-                    return
-                if mtype == NLMSG_ERROR:
-                    (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
-                    if code:
-                        raise OSError(-code, f"nftables dump: {os.strerror(-code)}")
-                else:
-                    reply_family = data[offset + _HEADER.size]
-                    yield data[offset + _HEADER.size + 4 : offset + length], reply_family
+def dump_request(message: int, family: int, payload: bytes, seq: int) -> bytes:
+    """An nf_tables dump request (pure; unit-tested)."""
+    kind = (NFNL_SUBSYS_NFTABLES << 8) | message
+    body = struct.pack("=BBH", family, 0, 0) + payload
+    return _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
+def dump_replies(data: bytes, seq: int) -> Iterator[tuple[bytes, int] | None]:
+    """(attributes, family) of each reply message answering `seq` in a datagram; None ends
+    the dump (NLMSG_DONE).  Answers to other requests (a stale dump) are skipped.  Raises
+    OSError for an error answer, DumpInterrupted when the ruleset changed during the dump
+    (NLM_F_DUMP_INTR on any of its messages), at once: a later request's own `seq` skips what
+    is left of this dump (pure; unit-tested)."""
+    for offset, length, mtype, flags, reply_seq in _messages(data):
+        if reply_seq != seq:
+            continue
+        if flags & NLM_F_DUMP_INTR:
+            raise DumpInterrupted()
+        if mtype == NLMSG_DONE:
+            yield None
+            return
+        if mtype == NLMSG_ERROR:
+            (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+            if code:
+                raise OSError(-code, f"nftables dump: {os.strerror(-code)}")
+        else:
+            yield data[offset + _HEADER.size + 4 : offset + length], data[offset + _HEADER.size]
+
+
+def run_dump(
+    sock: socket.socket, message: int, family: int, payload: bytes, *, seq: int = 1
+) -> Iterator[tuple[bytes, int]]:
+    """Send one dump request on `sock` and yield (attributes, family) of its replies."""
+    sock.send(dump_request(message, family, payload, seq))
+    while True:
+        for reply in dump_replies(sock.recv(1 << 20), seq):
+            if reply is None:
+                return
+            yield reply
+
+
+def encode_attr(kind: int, payload: bytes) -> bytes:
     length = _ATTR.size + len(payload)
     return _ATTR.pack(length, kind) + payload + b"\0" * (-length % 4)
 
@@ -275,16 +290,16 @@ def missing_elements(
     kernel walks a hash set from its start for every part of a dump: quadratic)."""
     if not keys:
         return 0
-    head = _attr(1, TABLE.encode() + b"\0") + _attr(2, set_name.encode() + b"\0")
+    head = encode_attr(1, TABLE.encode() + b"\0") + encode_attr(2, set_name.encode() + b"\0")
     kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM
     messages = []
     for seq, key in enumerate(keys, start=1):
-        element = _attr(1 | 0x8000, _attr(1 | 0x8000, _attr(1, key)))
-        body = struct.pack("=BBH", NFPROTO[family], 0, 0) + head + _attr(3 | 0x8000, element)
+        element = encode_attr(1 | 0x8000, encode_attr(1 | 0x8000, encode_attr(1, key)))
+        body = struct.pack("=BBH", NFPROTO[family], 0, 0) + head + encode_attr(3 | 0x8000, element)
         messages.append(
             _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | 0x4, seq, 0) + body
         )
-    sock = _open(timeout)
+    sock = open_socket(timeout)
     try:
         sock.send(b"".join(messages))
         pending = set(range(1, len(keys) + 1))

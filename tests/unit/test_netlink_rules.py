@@ -1,4 +1,5 @@
-"""The rule-handle dump's encoding and parsing (app.nft.netlink_rules), byte by byte."""
+"""The rule-handle dump's encoding and parsing (app.nft.netlink_rules over
+app.nft.netlink_dump's dump), byte by byte."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import struct
 
 import pytest
 
-from app.nft.netlink_dump import DumpInterrupted
-from app.nft.netlink_rules import parse_handles, request
+from app.nft.netlink_dump import NFT_MSG_GETRULE, DumpInterrupted, dump_replies, dump_request
+from app.nft.netlink_elements import NFPROTO
+from app.nft.netlink_rules import chain_filter, rule_handle
 
 HEADER = struct.Struct("=IHHII")
 
@@ -23,8 +25,12 @@ def rule_reply(seq: int, handle: int) -> bytes:
     return message((10 << 8) | 6, seq, body, flags=0x2)  # NFT_MSG_NEWRULE, multipart
 
 
+def handles(data: bytes, seq: int) -> list[int | None]:
+    return [None if reply is None else rule_handle(reply[0]) for reply in dump_replies(data, seq)]
+
+
 def test_the_request_names_the_table_and_chain() -> None:
-    data = request("inet", "kernlb", "f-7", 42)
+    data = dump_request(NFT_MSG_GETRULE, NFPROTO["inet"], chain_filter("kernlb", "f-7"), 42)
     length, kind, flags, seq, _ = HEADER.unpack_from(data)
     assert length == len(data) and seq == 42
     assert kind == (10 << 8) | 7  # NFT_MSG_GETRULE
@@ -36,12 +42,12 @@ def test_the_request_names_the_table_and_chain() -> None:
 def test_handles_in_order_until_done() -> None:
     done = message(3, 5, struct.pack("=i", 0))
     data = rule_reply(5, 1001) + rule_reply(4, 7) + rule_reply(5, 1002) + done
-    assert list(parse_handles(data, 5)) == [1001, 1002, None]  # seq 4: a stale answer
+    assert handles(data, 5) == [1001, 1002, None]  # seq 4: a stale answer
 
 
 def test_an_error_or_an_interrupted_dump_is_raised() -> None:
     error = message(2, 9, struct.pack("=i", -errno.ENOENT))
     with pytest.raises(OSError, match="No such file"):
-        list(parse_handles(error, 9))
+        handles(error, 9)
     with pytest.raises(DumpInterrupted):
-        list(parse_handles(message((10 << 8) | 6, 9, b"\1\0\0\0", flags=0x10), 9))
+        handles(message((10 << 8) | 6, 9, b"\1\0\0\0", flags=0x10), 9)
