@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, pool
+from sqlalchemy import Engine, create_engine, event, inspect, pool, select, table
+from sqlalchemy import column as table_column
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+# Alembic's own table (its default name and column).
+ALEMBIC_VERSION = table("alembic_version", table_column("version_num"))
 
 
 def make_engine(url: str) -> Engine:
@@ -49,34 +52,72 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
+def _revision_ids(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(revision, down revisions) of one revision file, read from its source: the literals of
+    its module-level `revision` and `down_revision` (None, a string or a tuple of them)."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            values[target.id] = ast.literal_eval(value)
+    if "revision" not in values:
+        return None  # not a revision (the package's __init__.py)
+    down = values.get("down_revision")
+    downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+    return str(values["revision"]), downs
+
+
 @functools.cache
-def _script_heads() -> frozenset[str]:
-    """The head revision(s) of the migrations shipped with this code (read once)."""
-    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+def script_heads() -> frozenset[str]:
+    """The head revision(s) of the migrations shipped with this code (read once), without
+    Alembic: importing it (its DDL modules for every dialect, Mako) cost ~85 ms of every start,
+    although a database at head never needs it.  tests/unit/test_migrations.py keeps this
+    equal to Alembic's own reading (`ScriptDirectory.get_heads`)."""
+    found = [_revision_ids(path) for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py"))]
+    revisions = [ids for ids in found if ids is not None]
+    lower = {down for _, downs in revisions for down in downs}
+    return frozenset(revision for revision, _ in revisions) - lower
+
+
+def database_heads(url: str, *, connect_args: dict[str, object] | None = None) -> frozenset[str]:
+    """The revision(s) stamped in the database's alembic_version (none for an empty one)."""
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args or {})
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table(ALEMBIC_VERSION.name):
+                return frozenset()
+            rows = connection.execute(select(ALEMBIC_VERSION.c.version_num)).scalars()
+            return frozenset(str(row) for row in rows)
+    finally:
+        engine.dispose()
 
 
 def at_head(url: str) -> bool:
     """Whether the database is already at the shipped head (a cheap read of alembic_version)."""
-    engine = create_engine(url, poolclass=pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_heads()
-    finally:
-        engine.dispose()
-    return frozenset(current) == _script_heads()
+    return database_heads(url) == script_heads()
 
 
 def migrate(url: str, revision: str = "head") -> None:
-    """Upgrade to `revision`. A database already at head is left alone without running Alembic's
-    environment (every start of a current server, every API test's copy of the template)."""
+    """Upgrade to `revision`. A database already at head is left alone without running (or
+    importing) Alembic (every start of a current server, every API test's copy of the
+    template)."""
     if revision == "head" and at_head(url):
         return
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
