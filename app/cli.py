@@ -9,13 +9,18 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.gcpause import collector_paused
-from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    # Imported here: pydantic-settings is ~0.13 s of CPU, and `kernlb CMD --help` needs none.
+    from app.settings import Settings
+
     overrides: dict[str, Any] = {}
     for field in (
         "host",
