@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from app.api.deps import BodyDep
-from app.api.docs import documented
+from app.api.docs import documented, response_body
 from app.api.http import ZapiResponse, succeeded
 from app.db.models import HttpBackend, HttpFarm, HttpService
 from app.errors import BadRequest, UnsupportedMediaType
@@ -311,10 +311,9 @@ def list_certificates(farms: HttpFarmsDep) -> dict[str, Any]:
 
 def _pem_upload_documented() -> dict[str, Any]:
     spec = documented(docs.DeletedResponse, errors=(400,))
-    spec["responses"][415] = {
-        "model": docs.UnsupportedMediaBody,
-        "description": "Content-Type is not application/x-pem-file (or text/plain)",
-    }
+    spec["responses"][415] = response_body(
+        docs.UnsupportedMediaBody, "Content-Type is not application/x-pem-file (or text/plain)"
+    )
     pem = {"schema": {"type": "string", "format": "binary"}}
     spec["openapi_extra"] = {
         "requestBody": {

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response, routing
 
+from app.api.docs import response_body
 from app.api.http import zapi_path
 from app.metrics import (
     CONTENT_TYPE,
@@ -28,8 +29,8 @@ router = APIRouter(tags=["metrics"])
             "description": "Prometheus text exposition format",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         },
-        401: {"model": docs.UnauthorizedBody, "description": "Missing or wrong ZAPI key"},
-        500: {"model": docs.ZapiErrorBody, "description": "Internal failure"},
+        401: response_body(docs.UnauthorizedBody, "Missing or wrong ZAPI key"),
+        500: response_body(docs.ZapiErrorBody, "Internal failure"),
     },
 )
 def get_metrics(request: Request) -> Response:

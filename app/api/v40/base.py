@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 
-from app.api.docs import documented
+from app.api.docs import documented, response_body
 from app.api.http import ZapiResponse, zapi_path
 from app.errors import NotFound, UnsupportedMediaType, ZapiError
 from app.schemas.v40 import DOCUMENTATION, InvalidJson
@@ -98,7 +98,7 @@ def documented40(
     spec = documented(success, status=status, body=body, errors=errors, texts=texts)
     responses = spec["responses"]
     for code in errors:
-        responses[code]["model"] = Error40Body
+        responses[code] = response_body(Error40Body, responses[code]["description"])
     if body is not None:
         text = responses[400]["description"]
         responses[400] = {
