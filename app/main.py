@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from app import __version__
 from app.api import audit as audit_api
@@ -91,9 +92,12 @@ def create_app(
     links: LinkManager | None = None,
     system_probe: SystemProbe | None = None,
     haproxy: HaproxyEngine | None = None,
+    engine_factory: Callable[[str], Engine] = make_engine,
 ) -> FastAPI:
     """The app on the real kernel, or on the fakes a test passes (a fake `nft` means no
-    kernel: no neighbour table, and no conntrack reads unless a `counter` is given)."""
+    kernel: no neighbour table, and no conntrack reads unless a `counter` is given).
+    `engine_factory` makes the engine for the database URL (the app disposes of it at
+    shutdown); tests pass one whose SQLite engines share a compiled-statement cache."""
     url = settings.database_url
     if settings.cluster and not settings.is_postgres:
         raise StartupError(
@@ -101,7 +105,7 @@ def create_app(
             "KERNLB_DB=postgresql+psycopg://USER:PASSWORD@HOST/DB"
         )
     ensure_sqlite_dir(url)
-    engine = make_engine(url)
+    engine = engine_factory(url)
     session_factory = make_session_factory(engine)
     adapter = nft if nft is not None else LibNftAdapter()
     if addresses is None:

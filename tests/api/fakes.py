@@ -17,6 +17,7 @@ from app.schemas.views import InterfaceTraffic, NetworkSnapshot, SystemSnapshot
 from app.settings import Settings
 
 from .builders import INTERFACES
+from .engines import worker_engines
 
 HOSTNAME = "lb1"
 DATE = "Thu Nov 26 10:00:00 2026"
@@ -117,8 +118,10 @@ def host_links() -> StaticLinks:
 
 def fake_app(settings: Settings, **overrides: Any) -> FastAPI:
     """The app on fakes only: no kernel, no host conntrack, addresses, links or /proc figures.
-    `overrides` replace single fakes (e.g. `nft=` to inspect batches, `counter=` to set loads)."""
+    `overrides` replace single fakes (e.g. `nft=` to inspect batches, `counter=` to set loads).
+    SQLite engines share the worker's compiled statements (`engines.py`)."""
     fakes: dict[str, Any] = {
+        "engine_factory": worker_engines,
         "nft": FakeNftAdapter(),
         "addresses": StaticAddressBook(INTERFACES),
         "conntrack": NullConntrack(),
