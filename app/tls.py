@@ -6,11 +6,12 @@ import datetime
 import ipaddress
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+# cryptography is imported where a certificate is made (~25 ms of CPU): a server without TLS,
+# or whose certificate exists, never needs it.
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 def self_signed(
@@ -21,6 +22,11 @@ def self_signed(
     alt_names: list[x509.GeneralName] | None = None,
 ) -> tuple[bytes, bytes]:
     """A new P-256 key and a self-signed certificate for it: (certificate PEM, key PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -49,6 +55,8 @@ def ensure_self_signed(directory: Path) -> tuple[Path, Path]:
     key_path = directory / "kernlb-key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
+    from cryptography import x509
+
     directory.mkdir(parents=True, exist_ok=True)
     hostname = socket.gethostname()
     cert_pem, key_pem = self_signed(

@@ -15,12 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from sqlalchemy.orm import Session
 
 from app.db import http_repository as hrepo
@@ -37,6 +33,11 @@ from app.schemas.requests import FarmGuardianUpdate
 from app.services.http_health import service_check, service_health
 from app.services.uow import UnitOfWork, Work
 from app.tls import self_signed
+
+# cryptography (~25 ms of CPU to import) is imported where certificates are read: most starts
+# and most requests never need it.
+if TYPE_CHECKING:
+    from cryptography import x509
 
 DEFAULT_CERTIFICATE = "zencert.pem"
 FG_DESCRIPTION = "Modify farm guardian"
@@ -714,6 +715,10 @@ def certlist(farm: HttpFarm) -> list[dict[str, Any]]:
 
 def validate_pem(pem: bytes, *, description: str) -> str:
     """A PEM with a certificate (chain) and the private key of its first certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     message = (
         "The certificate is not valid: a PEM file with a certificate and its private key "
         "is expected."
@@ -743,6 +748,9 @@ def validate_pem(pem: bytes, *, description: str) -> str:
 
 def certificate_info(cert: Certificate) -> dict[str, str]:
     """GET /certificates item (the Go client's shape)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     first = x509.load_pem_x509_certificates(cert.pem.encode())[0]
 
     def cn(name: x509.Name) -> str:
