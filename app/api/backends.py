@@ -11,7 +11,7 @@ from app.api.docs import documented
 from app.api.http import ZapiResponse
 from app.api.http_farms import HttpFarmsDep
 from app.errors import BadRequest, NotFound
-from app.schemas import docs, requests
+from app.schemas import requests
 from app.schemas.zapi import backend_item
 
 router = APIRouter(tags=["backends"], default_response_class=ZapiResponse)
@@ -20,7 +20,7 @@ router = APIRouter(tags=["backends"], default_response_class=ZapiResponse)
 @router.get(
     "/farms/{name}/backends",
     operation_id="listBackends",
-    **documented(docs.BackendListResponse),
+    **documented("BackendListResponse"),
 )
 def list_backends(name: str, backends: BackendsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """List a farm's backends."""
@@ -41,7 +41,7 @@ def list_backends(name: str, backends: BackendsDep, http: HttpFarmsDep) -> dict[
     operation_id="createBackend",
     status_code=201,
     **documented(
-        docs.BackendCreatedResponse, status=201, body=requests.BackendCreate, errors=(400, 404)
+        "BackendCreatedResponse", status=201, body=requests.BackendCreate, errors=(400, 404)
     ),
 )
 def create_backend(
@@ -68,7 +68,7 @@ def create_backend(
 @router.put(
     "/farms/{name}/backends/{backend_id:int}",
     operation_id="modifyBackend",
-    **documented(docs.BackendModifiedResponse, body=requests.BackendUpdate, errors=(400, 404)),
+    **documented("BackendModifiedResponse", body=requests.BackendUpdate, errors=(400, 404)),
 )
 def modify_backend(
     name: str, backend_id: int, body: BodyDep, backends: BackendsDep, http: HttpFarmsDep
@@ -90,7 +90,7 @@ def modify_backend(
 @router.delete(
     "/farms/{name}/backends/{backend_id:int}",
     operation_id="deleteBackend",
-    **documented(docs.BackendDeletedResponse, errors=(400, 404)),
+    **documented("BackendDeletedResponse", errors=(400, 404)),
 )
 def delete_backend(
     name: str, backend_id: int, backends: BackendsDep, http: HttpFarmsDep
@@ -112,7 +112,7 @@ def delete_backend(
 @router.put(
     "/farms/{name}/backends/{backend_id:int}/maintenance",
     operation_id="setBackendMaintenance",
-    **documented(docs.MaintenanceResponse, body=requests.MaintenanceBody, errors=(400, 404)),
+    **documented("MaintenanceResponse", body=requests.MaintenanceBody, errors=(400, 404)),
 )
 def set_maintenance(
     name: str, backend_id: int, body: BodyDep, backends: BackendsDep, http: HttpFarmsDep

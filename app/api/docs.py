@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from fastapi import FastAPI
@@ -10,7 +11,6 @@ from fastapi.openapi.models import Schema as OpenApiSchema
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from app.schemas import docs
 from app.schemas.ipds import REQUEST_MODELS as IPDS_REQUEST_MODELS
 from app.schemas.requests import REQUEST_MODELS
 
@@ -20,45 +20,70 @@ ERROR_TEXT = {
     410: "Value no longer supported",
 }
 INTERNAL_ERROR_TEXT = "Internal failure (a bug): the details are in the server log"
-# The models of documented response bodies, by name: their schemas are generated only when the
-# OpenAPI document is (`install_openapi`).
-RESPONSE_MODELS: dict[str, type[BaseModel]] = {}
+# The models of documented response bodies, by name (None: a model of DOC_MODULES, named
+# only): their schemas are generated only when the OpenAPI document is (`install_openapi`).
+RESPONSE_MODELS: dict[str, type[BaseModel] | None] = {}
+# Where response bodies named by a string are defined.  Only the document (and the tests) read
+# these ~100 models: importing them cost ~40 ms of every start of the app.
+DOC_MODULES = ("app.schemas.docs", "app.schemas.v40_bodies")
+
+# A documented body: its model, or the name of a model of DOC_MODULES.
+DocModel = type[BaseModel] | str
 
 
-def response_body(model: type[BaseModel], description: str) -> dict[str, Any]:
+def response_body(model: DocModel, description: str) -> dict[str, Any]:
     """An OpenAPI response whose JSON body is `model`, for a route's `responses`.  Not FastAPI's
     `{"model": ...}`: that built a pydantic field (a TypeAdapter) per response of every route,
     at import and again per inclusion (~600 of them, ~0.1 s of every start), although only the
     document reads them.  The reference and the schema are the ones FastAPI wrote."""
-    known = RESPONSE_MODELS.setdefault(model.__name__, model)
-    assert known is model, f"two response models named {model.__name__}"
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    name = model if isinstance(model, str) else model.__name__
+    if isinstance(model, str):
+        RESPONSE_MODELS.setdefault(name, None)
+    else:
+        known = RESPONSE_MODELS.get(name)
+        assert known in (None, model), f"two response models named {name}"
+        RESPONSE_MODELS[name] = model
+    schema = {"$ref": f"#/components/schemas/{name}"}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def response_models() -> list[type[BaseModel]]:
+    """The documented response bodies, the named ones imported from DOC_MODULES."""
+    modules = [importlib.import_module(module) for module in DOC_MODULES]
+    found: list[type[BaseModel]] = []
+    for name, model in RESPONSE_MODELS.items():
+        named = [getattr(module, name) for module in modules if hasattr(module, name)]
+        resolved = model or (named[0] if named else None)
+        assert isinstance(resolved, type) and issubclass(resolved, BaseModel), name
+        assert all(other is resolved for other in named), f"two models named {name}"
+        found.append(resolved)
+    return found
+
+
 def documented(
-    success: type[BaseModel],
+    success: DocModel,
     *,
     status: int = 200,
-    body: type[BaseModel] | None = None,
+    body: DocModel | None = None,
     errors: tuple[int, ...] = (404,),
     texts: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     """`texts` overrides the descriptions of `ERROR_TEXT` for this operation."""
     responses: dict[int | str, dict[str, Any]] = {
         status: response_body(success, "Success"),
-        401: response_body(docs.UnauthorizedBody, "Missing or wrong ZAPI key"),
+        401: response_body("UnauthorizedBody", "Missing or wrong ZAPI key"),
     }
     for code in errors:
         text = (texts or {}).get(code, ERROR_TEXT[code])
-        responses[code] = response_body(docs.ZapiErrorBody, text)
-    responses[500] = response_body(docs.ZapiErrorBody, INTERNAL_ERROR_TEXT)
+        responses[code] = response_body("ZapiErrorBody", text)
+    responses[500] = response_body("ZapiErrorBody", INTERNAL_ERROR_TEXT)
     extra: dict[str, Any] | None = None
     if body is not None:
         responses[415] = response_body(
-            docs.UnsupportedMediaBody, "Content-Type is not application/json"
+            "UnsupportedMediaBody", "Content-Type is not application/json"
         )
-        ref = {"$ref": f"#/components/schemas/{body.__name__}"}
+        body_name = body if isinstance(body, str) else body.__name__
+        ref = {"$ref": f"#/components/schemas/{body_name}"}
         extra = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}
         }
@@ -87,7 +112,7 @@ def install_openapi(app: FastAPI) -> None:
         # The response bodies (`response_body`), as FastAPI generated them: serialization
         # schemas, nested models as components of their own, passed through its OpenAPI model
         # (which drops `"default": null`), all sorted by name.
-        for model in RESPONSE_MODELS.values():
+        for model in response_models():
             generated = model.model_json_schema(
                 mode="serialization", ref_template="#/components/schemas/{model}"
             )
@@ -97,6 +122,7 @@ def install_openapi(app: FastAPI) -> None:
                     OpenApiSchema(**definition), by_alias=True, exclude_none=True
                 )
         components["schemas"] = schemas = dict(sorted(schemas.items()))
+        from app.schemas import docs
         from app.schemas.v40 import REQUEST_MODELS40
         from app.schemas.v40_bodies import Error40Body, InvalidJsonBody, ParamHelpBody
 

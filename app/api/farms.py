@@ -15,13 +15,13 @@ from app.api.http_farms import (
     http_farm_summary,
 )
 from app.domain.values import is_farm_name
-from app.schemas import docs, requests
+from app.schemas import requests
 from app.schemas.zapi import farm_detail, farm_list_item, vport_detail
 
 router = APIRouter(tags=["farms"], default_response_class=ZapiResponse)
 
 
-@router.get("/farms", operation_id="listFarms", **documented(docs.FarmListResponse, errors=()))
+@router.get("/farms", operation_id="listFarms", **documented("FarmListResponse", errors=()))
 def list_farms(farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """List every farm (http/https first, then l4xnat, as the original)."""
     return {"description": "List farms", "params": _http_items(http) + _l4_items(farms)}
@@ -47,14 +47,14 @@ def _http_items(http: HttpFarmsDep) -> list[dict[str, Any]]:
 @router.get(
     "/farms/modules/lslb",
     operation_id="listLslbFarms",
-    **documented(docs.FarmListResponse, errors=()),
+    **documented("FarmListResponse", errors=()),
 )
 def list_lslb_farms(farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """List the LSLB farms (http, https, l4xnat)."""
     return {"description": "List LSLB farms", "params": _http_items(http) + _l4_items(farms)}
 
 
-@router.get("/farms/{name}", operation_id="getFarm", **documented(docs.AnyFarmResponse))
+@router.get("/farms/{name}", operation_id="getFarm", **documented("AnyFarmResponse"))
 def get_farm(name: str, request: Request, farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Show one farm with its backends, and its `ipds` rules when it has any (Zevenet EE);
     http/https farms: with their services."""
@@ -71,7 +71,7 @@ def get_farm(name: str, request: Request, farms: FarmsDep, http: HttpFarmsDep) -
 @router.get(
     "/farms/{name}/summary",
     operation_id="getFarmSummary",
-    **documented(docs.AnyFarmSummaryResponse),
+    **documented("AnyFarmSummaryResponse"),
 )
 def get_farm_summary(name: str, farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Show one farm (for l4xnat the same as the full view; http: service names only)."""
@@ -85,7 +85,7 @@ def get_farm_summary(name: str, farms: FarmsDep, http: HttpFarmsDep) -> dict[str
     "/farms",
     operation_id="createFarm",
     status_code=201,
-    **documented(docs.FarmCreatedResponse, status=201, body=requests.FarmCreate, errors=(400,)),
+    **documented("FarmCreatedResponse", status=201, body=requests.FarmCreate, errors=(400,)),
 )
 def create_farm(body: BodyDep, farms: FarmsDep, http: HttpFarmsDep) -> ZapiResponse:
     """Create an l4xnat or http farm; it starts at once."""
@@ -121,7 +121,7 @@ def create_farm(body: BodyDep, farms: FarmsDep, http: HttpFarmsDep) -> ZapiRespo
 @router.put(
     "/farms/{name}",
     operation_id="modifyFarm",
-    **documented(docs.EchoResponse, body=requests.FarmUpdate, errors=(400, 404, 410)),
+    **documented("EchoResponse", body=requests.FarmUpdate, errors=(400, 404, 410)),
 )
 def modify_farm(name: str, body: BodyDep, farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Modify a farm: every field applies, or none."""
@@ -134,7 +134,7 @@ def modify_farm(name: str, body: BodyDep, farms: FarmsDep, http: HttpFarmsDep) -
 @router.delete(
     "/farms/{name}",
     operation_id="deleteFarm",
-    **documented(docs.DeletedResponse, errors=(400, 404)),
+    **documented("DeletedResponse", errors=(400, 404)),
 )
 def delete_farm(name: str, farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Delete a farm and every kernel object (or HAProxy section) of it."""
@@ -152,7 +152,7 @@ def delete_farm(name: str, farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any
 @router.put(
     "/farms/{name}/actions",
     operation_id="farmAction",
-    **documented(docs.ActionResponse, body=requests.FarmActionBody, errors=(400, 404)),
+    **documented("ActionResponse", body=requests.FarmActionBody, errors=(400, 404)),
 )
 def farm_action(name: str, body: BodyDep, farms: FarmsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Start, stop or restart a farm."""

@@ -10,7 +10,7 @@ from app.api.deps import BodyDep, FarmGuardianDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
 from app.api.http_farms import HttpFarmsDep, http_backend_item
-from app.schemas import docs, requests
+from app.schemas import requests
 from app.schemas.fg import fg_detail, fg_modified_params, fg_params
 from app.services.http_farms import backend_status
 
@@ -21,7 +21,7 @@ router = APIRouter(tags=["farmguardian"], default_response_class=ZapiResponse)
     "/farms/{name}/fg",
     operation_id="modifyFarmGuardian",
     **documented(
-        docs.FarmGuardianModifiedResponse, body=requests.FarmGuardianUpdate, errors=(400, 404)
+        "FarmGuardianModifiedResponse", body=requests.FarmGuardianUpdate, errors=(400, 404)
     ),
 )
 def modify_farmguardian(
@@ -40,7 +40,7 @@ def modify_farmguardian(
 @router.get(
     "/farms/{name}/fg",
     operation_id="getFarmGuardian",
-    **documented(docs.FarmGuardianResponse),
+    **documented("FarmGuardianResponse"),
 )
 def show_farmguardian(name: str, fg: FarmGuardianDep) -> dict[str, Any]:
     """Show a farm's health checks and each backend's last transition (kernlb extension)."""
@@ -51,7 +51,7 @@ def show_farmguardian(name: str, fg: FarmGuardianDep) -> dict[str, Any]:
     "/farms/{name}/services/{service}/fg",
     operation_id="modifyServiceFarmGuardian",
     **documented(
-        docs.FarmGuardianModifiedResponse, body=requests.FarmGuardianUpdate, errors=(400, 404)
+        "FarmGuardianModifiedResponse", body=requests.FarmGuardianUpdate, errors=(400, 404)
     ),
 )
 def modify_service_farmguardian(
@@ -65,7 +65,7 @@ def modify_service_farmguardian(
 @router.get(
     "/farms/{name}/services/{service}/fg",
     operation_id="getServiceFarmGuardian",
-    **documented(docs.ServiceFarmGuardianResponse),
+    **documented("ServiceFarmGuardianResponse"),
 )
 def show_service_farmguardian(name: str, service: str, http: HttpFarmsDep) -> dict[str, Any]:
     """An http service's health checks and its backends' statuses (kernlb extension)."""

@@ -15,7 +15,7 @@ from app.api.http import ZapiResponse, succeeded
 from app.db.models import HttpBackend, HttpFarm, HttpService
 from app.errors import BadRequest, UnsupportedMediaType
 from app.haproxy.config import backend_name, server_name
-from app.schemas import docs, requests
+from app.schemas import requests
 from app.schemas.fg import fg_v31_params
 from app.services.http_farms import (
     HttpFarmService,
@@ -173,9 +173,7 @@ def _backend_changed(
     "/farms/{name}/services",
     operation_id="createService",
     status_code=201,
-    **documented(
-        docs.ServiceCreatedResponse, status=201, body=docs.ServiceCreateBody, errors=ERRORS
-    ),
+    **documented("ServiceCreatedResponse", status=201, body="ServiceCreateBody", errors=ERRORS),
 )
 def create_service(name: str, body: BodyDep, farms: HttpFarmsDep) -> ZapiResponse:
     """Add a service to an http farm (it is tried after the existing ones)."""
@@ -183,7 +181,7 @@ def create_service(name: str, body: BodyDep, farms: HttpFarmsDep) -> ZapiRespons
     return ZapiResponse({"description": "New service", "params": {"id": service}}, 201)
 
 
-@router.get(SERVICE, operation_id="getService", **documented(docs.ServiceResponse, errors=ERRORS))
+@router.get(SERVICE, operation_id="getService", **documented("ServiceResponse", errors=ERRORS))
 def get_service(name: str, service: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """Show a service with its backends."""
     _farm, found = farms.service(name, service)
@@ -194,7 +192,7 @@ def get_service(name: str, service: str, farms: HttpFarmsDep) -> dict[str, Any]:
 @router.put(
     SERVICE,
     operation_id="modifyService",
-    **documented(docs.ServiceResponse, body=docs.ServiceUpdateBody, errors=ERRORS),
+    **documented("ServiceResponse", body="ServiceUpdateBody", errors=ERRORS),
 )
 def modify_service(name: str, service: str, body: BodyDep, farms: HttpFarmsDep) -> dict[str, Any]:
     """Modify a service (vhost, urlp, redirect, persistence...): every field applies, or none."""
@@ -206,7 +204,7 @@ def modify_service(name: str, service: str, body: BodyDep, farms: HttpFarmsDep) 
 
 
 @router.delete(
-    SERVICE, operation_id="deleteService", **documented(docs.DeletedResponse, errors=ERRORS)
+    SERVICE, operation_id="deleteService", **documented("DeletedResponse", errors=ERRORS)
 )
 def delete_service(name: str, service: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """Delete a service and its backends."""
@@ -220,7 +218,7 @@ def delete_service(name: str, service: str, farms: HttpFarmsDep) -> dict[str, An
 @router.get(
     SERVICE + "/backends",
     operation_id="listServiceBackends",
-    **documented(docs.ServiceBackendListResponse, errors=ERRORS),
+    **documented("ServiceBackendListResponse", errors=ERRORS),
 )
 def list_service_backends(name: str, service: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """List a service's backends."""
@@ -239,7 +237,7 @@ def list_service_backends(name: str, service: str, farms: HttpFarmsDep) -> dict[
     operation_id="createServiceBackend",
     status_code=201,
     **documented(
-        docs.ServiceBackendChangedResponse, status=201, body=docs.ServiceBackendBody, errors=ERRORS
+        "ServiceBackendChangedResponse", status=201, body="ServiceBackendBody", errors=ERRORS
     ),
 )
 def create_service_backend(
@@ -254,7 +252,7 @@ def create_service_backend(
 @router.put(
     SERVICE + "/backends/{backend_id:int}",
     operation_id="modifyServiceBackend",
-    **documented(docs.ServiceBackendChangedResponse, body=docs.ServiceBackendBody, errors=ERRORS),
+    **documented("ServiceBackendChangedResponse", body="ServiceBackendBody", errors=ERRORS),
 )
 def modify_service_backend(
     name: str, service: str, backend_id: int, body: BodyDep, farms: HttpFarmsDep
@@ -267,7 +265,7 @@ def modify_service_backend(
 @router.delete(
     SERVICE + "/backends/{backend_id:int}",
     operation_id="deleteServiceBackend",
-    **documented(docs.DeletedResponse, errors=ERRORS),
+    **documented("DeletedResponse", errors=ERRORS),
 )
 def delete_service_backend(
     name: str, service: str, backend_id: int, farms: HttpFarmsDep
@@ -280,7 +278,7 @@ def delete_service_backend(
 @router.put(
     SERVICE + "/backends/{backend_id:int}/maintenance",
     operation_id="setServiceBackendMaintenance",
-    **documented(docs.MaintenanceResponse, body=requests.MaintenanceBody, errors=ERRORS),
+    **documented("MaintenanceResponse", body=requests.MaintenanceBody, errors=ERRORS),
 )
 def set_service_backend_maintenance(
     name: str, service: str, backend_id: int, body: BodyDep, farms: HttpFarmsDep
@@ -299,7 +297,7 @@ def set_service_backend_maintenance(
 @router.get(
     "/certificates",
     operation_id="listCertificates",
-    **documented(docs.CertificateListResponse, errors=()),
+    **documented("CertificateListResponse", errors=()),
 )
 def list_certificates(farms: HttpFarmsDep) -> dict[str, Any]:
     """List the uploaded certificates."""
@@ -310,9 +308,9 @@ def list_certificates(farms: HttpFarmsDep) -> dict[str, Any]:
 
 
 def _pem_upload_documented() -> dict[str, Any]:
-    spec = documented(docs.DeletedResponse, errors=(400,))
+    spec = documented("DeletedResponse", errors=(400,))
     spec["responses"][415] = response_body(
-        docs.UnsupportedMediaBody, "Content-Type is not application/x-pem-file (or text/plain)"
+        "UnsupportedMediaBody", "Content-Type is not application/x-pem-file (or text/plain)"
     )
     pem = {"schema": {"type": "string", "format": "binary"}}
     spec["openapi_extra"] = {
@@ -337,7 +335,7 @@ async def upload_certificate(file: str, request: Request, farms: HttpFarmsDep) -
 @router.delete(
     "/certificates/{file}",
     operation_id="deleteCertificate",
-    **documented(docs.DeletedResponse, errors=ERRORS),
+    **documented("DeletedResponse", errors=ERRORS),
 )
 def delete_certificate(file: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """Delete a certificate no farm uses."""
@@ -348,7 +346,7 @@ def delete_certificate(file: str, farms: HttpFarmsDep) -> dict[str, Any]:
 @router.post(
     "/farms/{name}/certificates",
     operation_id="addFarmCertificate",
-    **documented(docs.DeletedResponse, body=docs.FarmCertificateBody, errors=ERRORS),
+    **documented("DeletedResponse", body="FarmCertificateBody", errors=ERRORS),
 )
 def add_farm_certificate(name: str, body: BodyDep, farms: HttpFarmsDep) -> dict[str, Any]:
     """Add a certificate to an https farm's SNI list (applied at once, by a seamless reload)."""
@@ -360,7 +358,7 @@ def add_farm_certificate(name: str, body: BodyDep, farms: HttpFarmsDep) -> dict[
 @router.delete(
     "/farms/{name}/certificates/{file}",
     operation_id="deleteFarmCertificate",
-    **documented(docs.DeletedResponse, errors=ERRORS),
+    **documented("DeletedResponse", errors=ERRORS),
 )
 def delete_farm_certificate(name: str, file: str, farms: HttpFarmsDep) -> dict[str, Any]:
     """Remove a certificate from an https farm's SNI list."""

@@ -10,7 +10,7 @@ from app.api.deps import BodyDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
 from app.errors import BadRequest, NotFound
-from app.schemas import docs, requests
+from app.schemas import requests
 from app.schemas.interfaces import (
     InterfaceListResponse,
     VirtualInterfaceActionResponse,
@@ -38,9 +38,7 @@ def _interfaces(request: Request) -> InterfaceService:
 InterfacesDep = Annotated[InterfaceService, Depends(_interfaces)]
 
 
-@router.get(
-    "/interfaces/nic", operation_id="listNics", **documented(docs.NicListResponse, errors=())
-)
+@router.get("/interfaces/nic", operation_id="listNics", **documented("NicListResponse", errors=()))
 def list_nics(interfaces: InterfacesDep) -> dict[str, Any]:
     """The host's network interfaces (links), with their own IPv4 address."""
     return {
@@ -52,7 +50,7 @@ def list_nics(interfaces: InterfacesDep) -> dict[str, Any]:
 @router.get(
     "/interfaces/virtual",
     operation_id="listVirtualInterfaces",
-    **documented(docs.VirtualInterfaceListResponse, errors=()),
+    **documented("VirtualInterfaceListResponse", errors=()),
 )
 def list_virtual_interfaces(interfaces: InterfacesDep) -> dict[str, Any]:
     """The virtual interfaces kernlb manages."""
@@ -67,7 +65,7 @@ def list_virtual_interfaces(interfaces: InterfacesDep) -> dict[str, Any]:
     operation_id="createVirtualInterface",
     status_code=201,
     **documented(
-        docs.VirtualInterfaceCreatedResponse,
+        "VirtualInterfaceCreatedResponse",
         status=201,
         body=requests.VirtualInterfaceCreate,
         errors=(400,),
@@ -83,7 +81,7 @@ def create_virtual_interface(body: BodyDep, interfaces: InterfacesDep) -> ZapiRe
 @router.get(
     "/interfaces/virtual/{name}",
     operation_id="getVirtualInterface",
-    **documented(docs.VirtualInterfaceResponse, texts=VIRTUAL_ERRORS),
+    **documented("VirtualInterfaceResponse", texts=VIRTUAL_ERRORS),
 )
 def get_virtual_interface(name: str, interfaces: InterfacesDep) -> dict[str, Any]:
     """Show one virtual interface."""
@@ -98,7 +96,7 @@ def get_virtual_interface(name: str, interfaces: InterfacesDep) -> dict[str, Any
     operation_id="createNamedVirtualInterface",
     status_code=201,
     **documented(
-        docs.VirtualInterfaceCreatedResponse,
+        "VirtualInterfaceCreatedResponse",
         status=201,
         body=requests.VirtualInterfaceCreateNamed,
         errors=(400, 404),
@@ -119,7 +117,7 @@ def create_named_virtual_interface(
 @router.delete(
     "/interfaces/virtual/{name}",
     operation_id="deleteVirtualInterface",
-    **documented(docs.DeletedResponse, errors=(400, 404), texts=VIRTUAL_ERRORS),
+    **documented("DeletedResponse", errors=(400, 404), texts=VIRTUAL_ERRORS),
 )
 def delete_virtual_interface(name: str, interfaces: InterfacesDep) -> dict[str, Any]:
     """Delete a virtual interface; refused while a farm uses its address as VIP."""

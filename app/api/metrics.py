@@ -15,7 +15,6 @@ from app.metrics import (
     RequestMetricsMiddleware,
     template_finder,
 )
-from app.schemas import docs
 
 router = APIRouter(tags=["metrics"])
 
@@ -29,8 +28,8 @@ router = APIRouter(tags=["metrics"])
             "description": "Prometheus text exposition format",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         },
-        401: response_body(docs.UnauthorizedBody, "Missing or wrong ZAPI key"),
-        500: response_body(docs.ZapiErrorBody, "Internal failure"),
+        401: response_body("UnauthorizedBody", "Missing or wrong ZAPI key"),
+        500: response_body("ZapiErrorBody", "Internal failure"),
     },
 )
 def get_metrics(request: Request) -> Response:

@@ -10,7 +10,6 @@ from app.api.docs import documented
 from app.api.http import ZapiResponse, zapi_path
 from app.api.http_farms import HttpFarmsDep, http_farm_stats
 from app.errors import NotFound
-from app.schemas import docs
 from app.schemas.stats import (
     farm_stats_body,
     farm_stats_item,
@@ -53,7 +52,7 @@ def _refuse_pseudo_names(name: str, request: Request) -> None:
 @router.get(
     "/stats/farms",
     operation_id="listFarmStats",
-    **documented(docs.FarmStatsListResponse, errors=()),
+    **documented("FarmStatsListResponse", errors=()),
 )
 def list_farm_stats(stats: FarmStatsDep, http: HttpFarmsDep) -> dict[str, Any]:
     """Established and pending connections of every farm (0/0 for a stopped farm)."""
@@ -80,7 +79,7 @@ def list_farm_stats(stats: FarmStatsDep, http: HttpFarmsDep) -> dict[str, Any]:
 @router.get(
     "/stats/farms/{name}",
     operation_id="getFarmStats",
-    **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
+    **documented("FarmStatsResponse", errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_stats(
     name: str, request: Request, stats: FarmStatsDep, http: HttpFarmsDep
@@ -98,7 +97,7 @@ def get_farm_stats(
 @router.get(
     "/stats/farms/{name}/backends",
     operation_id="getFarmBackendStats",
-    **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
+    **documented("FarmStatsResponse", errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_backend_stats(
     name: str, request: Request, stats: FarmStatsDep, http: HttpFarmsDep
@@ -115,7 +114,7 @@ def get_farm_backend_stats(
 @router.get(
     "/stats/farms/{name}/service/{service}/backends",
     operation_id="getFarmServiceStats",
-    **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
+    **documented("FarmStatsResponse", errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_service_stats(
     name: str, service: str, request: Request, stats: FarmStatsDep, http: HttpFarmsDep
@@ -130,7 +129,7 @@ def get_farm_service_stats(
 @router.get(
     "/stats/farms/{name}/services/{service}/backends",
     operation_id="getFarmServicesStats",
-    **documented(docs.FarmStatsResponse, errors=(400, 404), texts=FARM_ERRORS),
+    **documented("FarmStatsResponse", errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_services_stats(
     name: str, service: str, request: Request, stats: FarmStatsDep, http: HttpFarmsDep
@@ -142,9 +141,7 @@ def get_farm_services_stats(
     return farm_stats_body(stats.farm(name, path=zapi_path(request.url.path), service=service))
 
 
-@router.get(
-    "/stats", operation_id="getSystemStats", **documented(docs.SystemStatsResponse, errors=())
-)
+@router.get("/stats", operation_id="getSystemStats", **documented("SystemStatsResponse", errors=()))
 def get_system_stats(system: SystemDep) -> dict[str, Any]:
     """Memory (MB), load, CPU (%) and traffic per interface (MB) of the host."""
     return {"description": "System stats", "params": system_stats_params(system.snapshot())}
@@ -153,7 +150,7 @@ def get_system_stats(system: SystemDep) -> dict[str, Any]:
 @router.get(
     "/stats/system/network",
     operation_id="getNetworkStats",
-    **documented(docs.NetworkUsageResponse, errors=()),
+    **documented("NetworkUsageResponse", errors=()),
 )
 def get_network_stats(system: SystemDep) -> dict[str, Any]:
     """Traffic received and sent per interface since boot (MB, as strings)."""

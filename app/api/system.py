@@ -12,7 +12,6 @@ from fastapi import APIRouter
 from app import __version__
 from app.api.docs import documented
 from app.api.http import ZapiResponse
-from app.schemas import docs
 
 router = APIRouter(tags=["system"], default_response_class=ZapiResponse)
 
@@ -20,7 +19,7 @@ router = APIRouter(tags=["system"], default_response_class=ZapiResponse)
 @router.get(
     "/system/version",
     operation_id="getSystemVersion",
-    **documented(docs.VersionResponse, errors=()),
+    **documented("VersionResponse", errors=()),
 )
 def system_version() -> dict[str, Any]:
     """Version information (ZAPI clients use it as a ping)."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from app.api.deps import BodyDep
 from app.api.docs import documented
 from app.api.http import ZapiResponse
-from app.schemas import docs, requests
+from app.schemas import requests
 from app.services.users import DESCRIPTION, MASK, ZapiUserService
 
 router = APIRouter(tags=["system"], default_response_class=ZapiResponse)
@@ -27,9 +27,7 @@ def _status(enabled: bool) -> str:
     return "true" if enabled else "false"
 
 
-@router.get(
-    "/system/users", operation_id="listUsers", **documented(docs.UserListResponse, errors=())
-)
+@router.get("/system/users", operation_id="listUsers", **documented("UserListResponse", errors=()))
 def list_users(users: UsersDep) -> dict[str, Any]:
     """The users of the API: root (no login in kernlb) and zapi (the key)."""
     zapi = users.status()
@@ -45,7 +43,7 @@ def list_users(users: UsersDep) -> dict[str, Any]:
 @router.get(
     "/system/users/zapi",
     operation_id="getZapiUser",
-    **documented(docs.ZapiUserResponse, errors=()),
+    **documented("ZapiUserResponse", errors=()),
 )
 def get_zapi_user(users: UsersDep) -> dict[str, Any]:
     """Whether a key is set; the key itself is never shown (only a hash is stored)."""
@@ -60,7 +58,7 @@ def get_zapi_user(users: UsersDep) -> dict[str, Any]:
     "/system/users/zapi",
     operation_id="setZapiUser",
     **documented(
-        docs.ZapiUserChangedResponse,
+        "ZapiUserChangedResponse",
         body=requests.ZapiUserUpdate,
         errors=(400,),
         texts={400: "Unknown or invalid parameter"},

@@ -17,19 +17,12 @@ from app.api.v40.present import (
 )
 from app.db import repositories as repo
 from app.errors import BadRequest, NotFound
-from app.schemas import docs
 from app.schemas.v40 import (
     BackendCreate40,
     BackendModify40,
     Maintenance40,
     MaintenanceUp40,
     check_params,
-)
-from app.schemas.v40_bodies import (
-    BackendCreated40Response,
-    BackendDeleted40Response,
-    BackendModified40Response,
-    Maintenance40Response,
 )
 from app.schemas.views import FarmView
 from app.services.farms import FarmService
@@ -63,7 +56,7 @@ def _sent(checked: Any) -> dict[str, Any]:
 @router.get(
     "/farms/{name}/backends",
     operation_id="v40ListBackends",
-    **documented40(docs.BackendListResponse),
+    **documented40("BackendListResponse"),
 )
 def list_backends(name: str, farms: FarmsDep) -> dict[str, Any]:
     """List a farm's backends."""
@@ -78,7 +71,7 @@ def list_backends(name: str, farms: FarmsDep) -> dict[str, Any]:
     "/farms/{name}/backends",
     operation_id="v40CreateBackend",
     status_code=201,
-    **documented40(BackendCreated40Response, status=201, body=BackendCreate40, errors=(400, 404)),
+    **documented40("BackendCreated40Response", status=201, body=BackendCreate40, errors=(400, 404)),
 )
 def create_backend(name: str, body: Body40, farms: FarmsDep, backends: BackendsDep) -> ZapiResponse:
     """Add a backend (its id is the lowest free one); IPv4 or IPv6 like the farm's VIP."""
@@ -101,7 +94,7 @@ def create_backend(name: str, body: Body40, farms: FarmsDep, backends: BackendsD
 @router.put(
     "/farms/{name}/backends/{backend_id:int}",
     operation_id="v40ModifyBackend",
-    **documented40(BackendModified40Response, body=BackendModify40, errors=(400, 404)),
+    **documented40("BackendModified40Response", body=BackendModify40, errors=(400, 404)),
 )
 def modify_backend(
     name: str, backend_id: int, body: Body40, farms: FarmsDep, backends: BackendsDep
@@ -128,7 +121,7 @@ def modify_backend(
 @router.delete(
     "/farms/{name}/backends/{backend_id:int}",
     operation_id="v40DeleteBackend",
-    **documented40(BackendDeleted40Response, errors=(400, 404)),
+    **documented40("BackendDeleted40Response", errors=(400, 404)),
 )
 def delete_backend(name: str, backend_id: int, backends: BackendsDep, farms: FarmsDep) -> Any:
     """Delete a backend and cut its connections."""
@@ -145,7 +138,7 @@ def delete_backend(name: str, backend_id: int, backends: BackendsDep, farms: Far
 @router.put(
     "/farms/{name}/backends/{backend_id:int}/maintenance",
     operation_id="v40SetBackendMaintenance",
-    **documented40(Maintenance40Response, body=Maintenance40, errors=(400, 404)),
+    **documented40("Maintenance40Response", body=Maintenance40, errors=(400, 404)),
 )
 def set_maintenance(
     name: str, backend_id: int, body: Body40, farms: FarmsDep, backends: BackendsDep

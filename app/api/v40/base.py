@@ -10,13 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 
-from app.api.docs import documented, response_body
+from app.api.docs import DocModel, documented, response_body
 from app.api.http import ZapiResponse, zapi_path
 from app.errors import NotFound, UnsupportedMediaType, ZapiError
 from app.schemas.v40 import DOCUMENTATION, InvalidJson
-from app.schemas.v40_bodies import (
-    Error40Body,
-)
 
 
 def error_body(exc: ZapiError) -> dict[str, Any]:
@@ -83,10 +80,10 @@ def not_found(request: Request) -> None:
 
 
 def documented40(
-    success: type[Any],
+    success: DocModel,
     *,
     status: int = 200,
-    body: type[Any] | None = None,
+    body: DocModel | None = None,
     errors: tuple[int, ...] = (404,),
     texts: dict[int, str] | None = None,
 ) -> dict[str, Any]:
@@ -98,7 +95,7 @@ def documented40(
     spec = documented(success, status=status, body=body, errors=errors, texts=texts)
     responses = spec["responses"]
     for code in errors:
-        responses[code] = response_body(Error40Body, responses[code]["description"])
+        responses[code] = response_body("Error40Body", responses[code]["description"])
     if body is not None:
         text = responses[400]["description"]
         responses[400] = {

@@ -16,16 +16,7 @@ from app.api.v40.present import (
 from app.domain.rules import PortSpecError, parse_vport
 from app.domain.values import as_ip, ip_family
 from app.errors import BadRequest, Gone, NotFound
-from app.schemas import docs
 from app.schemas.v40 import FarmAction40, FarmCreate40, FarmModify40, check_params
-from app.schemas.v40_bodies import (
-    Farm40Response,
-    FarmAction40Response,
-    FarmCreated40Response,
-    FarmModified40Response,
-    FarmStatus40Response,
-    ModulesSummaryResponse,
-)
 from app.schemas.zapi import farm_list_item
 from app.services.farm_copy import copy_farm
 from app.services.farms import FarmService
@@ -61,7 +52,7 @@ def check_range(vport: Any, description: str) -> None:
                 )
 
 
-@router.get("/farms", operation_id="v40ListFarms", **documented40(docs.FarmListResponse, errors=()))
+@router.get("/farms", operation_id="v40ListFarms", **documented40("FarmListResponse", errors=()))
 def list_farms(farms: FarmsDep) -> dict[str, Any]:
     """List every farm (as in 3.1)."""
     return {"description": "List farms", "params": [farm_list_item(v) for v in farms.summaries()]}
@@ -70,7 +61,7 @@ def list_farms(farms: FarmsDep) -> dict[str, Any]:
 @router.get(
     "/farms/modules/lslb",
     operation_id="v40ListLslbFarms",
-    **documented40(docs.FarmListResponse, errors=()),
+    **documented40("FarmListResponse", errors=()),
 )
 def list_lslb_farms(farms: FarmsDep) -> dict[str, Any]:
     """List the LSLB farms (every kernlb farm is l4xnat)."""
@@ -83,7 +74,7 @@ def list_lslb_farms(farms: FarmsDep) -> dict[str, Any]:
 @router.get(
     "/farms/modules/dslb",
     operation_id="v40ListDslbFarms",
-    **documented40(docs.FarmListResponse, errors=()),
+    **documented40("FarmListResponse", errors=()),
 )
 def list_dslb_farms() -> dict[str, Any]:
     """List the DSLB (datalink) farms: kernlb has none."""
@@ -93,7 +84,7 @@ def list_dslb_farms() -> dict[str, Any]:
 @router.get(
     "/farms/modules/summary",
     operation_id="v40FarmModulesSummary",
-    **documented40(ModulesSummaryResponse, errors=()),
+    **documented40("ModulesSummaryResponse", errors=()),
 )
 def modules_summary(farms: FarmsDep) -> dict[str, Any]:
     """Every farm's name and profile, by module."""
@@ -104,7 +95,7 @@ def modules_summary(farms: FarmsDep) -> dict[str, Any]:
     }
 
 
-@router.get("/farms/{name}", operation_id="v40GetFarm", **documented40(Farm40Response))
+@router.get("/farms/{name}", operation_id="v40GetFarm", **documented40("Farm40Response"))
 def get_farm(name: str, farms: FarmsDep) -> dict[str, Any]:
     """Show one farm with its backends and its farmguardian."""
     return farm_detail40(
@@ -113,7 +104,7 @@ def get_farm(name: str, farms: FarmsDep) -> dict[str, Any]:
 
 
 @router.get(
-    "/farms/{name}/summary", operation_id="v40GetFarmSummary", **documented40(Farm40Response)
+    "/farms/{name}/summary", operation_id="v40GetFarmSummary", **documented40("Farm40Response")
 )
 def get_farm_summary(name: str, farms: FarmsDep) -> dict[str, Any]:
     """Show one farm (for l4xnat the same as the full view)."""
@@ -123,7 +114,7 @@ def get_farm_summary(name: str, farms: FarmsDep) -> dict[str, Any]:
 
 
 @router.get(
-    "/farms/{name}/status", operation_id="v40GetFarmStatus", **documented40(FarmStatus40Response)
+    "/farms/{name}/status", operation_id="v40GetFarmStatus", **documented40("FarmStatus40Response")
 )
 def get_farm_status(name: str, farms: FarmsDep) -> dict[str, Any]:
     """A farm's status only."""
@@ -135,7 +126,7 @@ def get_farm_status(name: str, farms: FarmsDep) -> dict[str, Any]:
     "/farms",
     operation_id="v40CreateFarm",
     status_code=201,
-    **documented40(FarmCreated40Response, status=201, body=FarmCreate40, errors=(400, 404)),
+    **documented40("FarmCreated40Response", status=201, body=FarmCreate40, errors=(400, 404)),
 )
 def create_farm(request: Request, body: Body40, farms: FarmsDep) -> ZapiResponse:
     """Create an l4xnat farm, or copy one (`copy_from`: settings, backends, farmguardian)."""
@@ -204,7 +195,7 @@ def create_farm(request: Request, body: Body40, farms: FarmsDep) -> ZapiResponse
     "/farms/{name}",
     operation_id="v40ModifyFarm",
     **documented40(
-        FarmModified40Response,
+        "FarmModified40Response",
         body=FarmModify40,
         errors=(400, 404, 410),
     ),
@@ -264,7 +255,7 @@ def modify_farm(request: Request, name: str, body: Body40, farms: FarmsDep) -> d
 @router.delete(
     "/farms/{name}",
     operation_id="v40DeleteFarm",
-    **documented40(docs.DeletedResponse, errors=(400, 404)),
+    **documented40("DeletedResponse", errors=(400, 404)),
 )
 def delete_farm(name: str, farms: FarmsDep) -> dict[str, Any]:
     """Delete a farm and every kernel object of it (its farmguardian link goes with it)."""
@@ -279,7 +270,7 @@ def delete_farm(name: str, farms: FarmsDep) -> dict[str, Any]:
 @router.put(
     "/farms/{name}/actions",
     operation_id="v40FarmAction",
-    **documented40(FarmAction40Response, body=FarmAction40, errors=(400, 404)),
+    **documented40("FarmAction40Response", body=FarmAction40, errors=(400, 404)),
 )
 def farm_action(name: str, body: Body40, farms: FarmsDep) -> dict[str, Any]:
     """Start, stop or restart a farm."""

@@ -16,13 +16,6 @@ from app.api.v40.present import (
 )
 from app.errors import NotFound
 from app.schemas.v40 import FgAttach40, FgCreate40, FgModify40, check_params
-from app.schemas.v40_bodies import (
-    FgChangedResponse,
-    FgDeletedResponse,
-    FgLinkResponse,
-    FgListResponse,
-    FgResponse,
-)
 from app.services.fg_objects import FgObjectService
 
 router = new_router("v4.0 farmguardian")
@@ -37,7 +30,9 @@ FgDep = Annotated[FgObjectService, Depends(_fg_objects)]
 
 
 @router.get(
-    "/monitoring/fg", operation_id="v40ListFarmGuardians", **documented40(FgListResponse, errors=())
+    "/monitoring/fg",
+    operation_id="v40ListFarmGuardians",
+    **documented40("FgListResponse", errors=()),
 )
 def list_fg(fg: FgDep) -> dict[str, Any]:
     """Every farmguardian: stored ones (v3.1's `_default_FARM` too), then the templates."""
@@ -47,7 +42,9 @@ def list_fg(fg: FgDep) -> dict[str, Any]:
     }
 
 
-@router.get("/monitoring/fg/{name}", operation_id="v40GetFarmGuardian", **documented40(FgResponse))
+@router.get(
+    "/monitoring/fg/{name}", operation_id="v40GetFarmGuardian", **documented40("FgResponse")
+)
 def get_fg(name: str, fg: FgDep) -> dict[str, Any]:
     """One farmguardian."""
     description = f"Retrive the farm guardian '{name}'"
@@ -60,7 +57,7 @@ def get_fg(name: str, fg: FgDep) -> dict[str, Any]:
 @router.post(
     "/monitoring/fg",
     operation_id="v40CreateFarmGuardian",
-    **documented40(FgChangedResponse, body=FgCreate40, errors=(400,)),
+    **documented40("FgChangedResponse", body=FgCreate40, errors=(400,)),
 )
 def create_fg(body: Body40, fg: FgDep) -> dict[str, Any]:
     """Create a farmguardian: blank, or a copy of a template or another one (200, as the
@@ -79,7 +76,7 @@ def create_fg(body: Body40, fg: FgDep) -> dict[str, Any]:
 @router.put(
     "/monitoring/fg/{name}",
     operation_id="v40ModifyFarmGuardian",
-    **documented40(FgChangedResponse, body=FgModify40, errors=(400,)),
+    **documented40("FgChangedResponse", body=FgModify40, errors=(400,)),
 )
 def modify_fg(name: str, body: Body40, fg: FgDep) -> dict[str, Any]:
     """Modify a farmguardian; the farms it is linked to take the change at once."""
@@ -113,7 +110,7 @@ def modify_fg(name: str, body: Body40, fg: FgDep) -> dict[str, Any]:
 @router.delete(
     "/monitoring/fg/{name}",
     operation_id="v40DeleteFarmGuardian",
-    **documented40(FgDeletedResponse, errors=(400, 404)),
+    **documented40("FgDeletedResponse", errors=(400, 404)),
 )
 def delete_fg(name: str, fg: FgDep) -> dict[str, Any]:
     """Delete a farmguardian; stopped farms that use it lose their check."""
@@ -128,7 +125,7 @@ def delete_fg(name: str, fg: FgDep) -> dict[str, Any]:
 @router.post(
     "/farms/{farm}/fg",
     operation_id="v40AttachFarmGuardian",
-    **documented40(FgLinkResponse, body=FgAttach40, errors=(400, 404)),
+    **documented40("FgLinkResponse", body=FgAttach40, errors=(400, 404)),
 )
 def attach_fg(farm: str, body: Body40, fg: FgDep, farms: FarmsDep) -> dict[str, Any]:
     """Link a farmguardian to a farm: its check starts on the farm's backends."""
@@ -147,7 +144,7 @@ def attach_fg(farm: str, body: Body40, fg: FgDep, farms: FarmsDep) -> dict[str, 
 @router.delete(
     "/farms/{farm}/fg/{name}",
     operation_id="v40DetachFarmGuardian",
-    **documented40(FgLinkResponse, errors=(400, 404)),
+    **documented40("FgLinkResponse", errors=(400, 404)),
 )
 def detach_fg(farm: str, name: str, fg: FgDep) -> dict[str, Any]:
     """Unlink a farmguardian: the backends it had taken down come back up."""

@@ -13,7 +13,6 @@ from app.api.http import ZapiResponse
 from app.api.interfaces import InterfacesDep
 from app.api.v40.base import Body40, documented40, new_router
 from app.errors import BadRequest, NotFound
-from app.schemas import docs
 from app.schemas.interfaces import (
     InterfaceListResponse,
     VirtualInterfaceActionResponse,
@@ -45,7 +44,7 @@ def list_interfaces(interfaces: InterfacesDep) -> dict[str, Any]:
 @router.get(
     "/interfaces/virtual",
     operation_id="v40ListVirtualInterfaces",
-    **documented40(docs.VirtualInterfaceListResponse, errors=()),
+    **documented40("VirtualInterfaceListResponse", errors=()),
 )
 def list_virtual_interfaces(interfaces: InterfacesDep) -> dict[str, Any]:
     """The virtual interfaces kernlb manages."""
@@ -58,7 +57,7 @@ def list_virtual_interfaces(interfaces: InterfacesDep) -> dict[str, Any]:
 @router.get(
     "/interfaces/virtual/{name}",
     operation_id="v40GetVirtualInterface",
-    **documented40(docs.VirtualInterfaceResponse),
+    **documented40("VirtualInterfaceResponse"),
 )
 def get_virtual_interface(name: str, interfaces: InterfacesDep) -> dict[str, Any]:
     """Show one virtual interface."""
@@ -73,7 +72,7 @@ def get_virtual_interface(name: str, interfaces: InterfacesDep) -> dict[str, Any
     operation_id="v40CreateVirtualInterface",
     status_code=201,
     **documented40(
-        docs.VirtualInterfaceCreatedResponse, status=201, body=VirtualCreate40, errors=(400,)
+        "VirtualInterfaceCreatedResponse", status=201, body=VirtualCreate40, errors=(400,)
     ),
 )
 def create_virtual_interface(body: Body40, interfaces: InterfacesDep) -> ZapiResponse:
@@ -137,7 +136,7 @@ def virtual_interface_action(name: str, body: Body40, interfaces: InterfacesDep)
 @router.delete(
     "/interfaces/virtual/{name}",
     operation_id="v40DeleteVirtualInterface",
-    **documented40(docs.DeletedResponse, errors=(400,)),
+    **documented40("DeletedResponse", errors=(400,)),
 )
 def delete_virtual_interface(
     name: str, interfaces: InterfacesDep, farms: FarmsDep

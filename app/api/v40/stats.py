@@ -15,11 +15,7 @@ from app.api.v40.base import documented40, new_router
 from app.api.v40.present import (
     farm_stats40,
 )
-from app.schemas import docs
 from app.schemas.stats import farm_stats_item, system_stats_params
-from app.schemas.v40_bodies import (
-    FarmStats40Response,
-)
 
 router = new_router("v4.0 stats")
 FARM_ERRORS = {
@@ -31,7 +27,7 @@ FARM_ERRORS = {
 @router.get(
     "/stats/farms",
     operation_id="v40ListFarmStats",
-    **documented40(docs.FarmStatsListResponse, errors=()),
+    **documented40("FarmStatsListResponse", errors=()),
 )
 def list_farm_stats(stats: FarmStatsDep) -> dict[str, Any]:
     """Established and pending connections of every farm (0/0 for a stopped farm)."""
@@ -44,7 +40,7 @@ def list_farm_stats(stats: FarmStatsDep) -> dict[str, Any]:
 @router.get(
     "/stats/farms/{name}",
     operation_id="v40GetFarmStats",
-    **documented40(FarmStats40Response, errors=(400, 404), texts=FARM_ERRORS),
+    **documented40("FarmStats40Response", errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str, Any]:
     """Connections of each backend of a farm (nothing for a stopped farm)."""
@@ -55,7 +51,7 @@ def get_farm_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str
 @router.get(
     "/stats/farms/{name}/backends",
     operation_id="v40GetFarmBackendStats",
-    **documented40(FarmStats40Response, errors=(400, 404), texts=FARM_ERRORS),
+    **documented40("FarmStats40Response", errors=(400, 404), texts=FARM_ERRORS),
 )
 def get_farm_backend_stats(name: str, request: Request, stats: FarmStatsDep) -> dict[str, Any]:
     """The same as `GET /stats/farms/NAME`."""
@@ -64,7 +60,7 @@ def get_farm_backend_stats(name: str, request: Request, stats: FarmStatsDep) -> 
 
 
 @router.get(
-    "/stats", operation_id="v40GetSystemStats", **documented40(docs.SystemStatsResponse, errors=())
+    "/stats", operation_id="v40GetSystemStats", **documented40("SystemStatsResponse", errors=())
 )
 def get_system_stats(system: SystemDep) -> dict[str, Any]:
     """Memory (MB), load, CPU (%) and traffic per interface (MB) of the host."""
@@ -74,7 +70,7 @@ def get_system_stats(system: SystemDep) -> dict[str, Any]:
 @router.get(
     "/stats/system/network",
     operation_id="v40GetNetworkStats",
-    **documented40(docs.NetworkUsageResponse, errors=()),
+    **documented40("NetworkUsageResponse", errors=()),
 )
 def get_network_stats(system: SystemDep) -> dict[str, Any]:
     """Traffic received and sent per interface since boot (MB, as strings)."""
