@@ -22,6 +22,7 @@ import pytest
 
 from app.net.lab import unavailable_reason
 
+from .netns.zygote import close_worker_zygote
 from .postgres import ThrowawayPostgres
 from .postgres import unavailable_reason as postgres_unavailable_reason
 
@@ -89,6 +90,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 1 if module.startswith(WAITING) else 2
 
     items.sort(key=rank)  # stable: modules and their tests keep their order within a rank
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The worker's zygote (tests/netns/zygote.py), if a test started one, is stopped by PID
+    with any server it still runs (the fixtures have stopped theirs by now)."""
+    close_worker_zygote()
 
 
 @pytest.fixture(scope="session")

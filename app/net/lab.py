@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, ParamSpec, TypeVar
+from typing import IO, Any, ParamSpec, Protocol, TypeVar
 
 from pyroute2 import netns as _pyroute2_netns
 
@@ -153,16 +153,39 @@ def unavailable_reason(probe_name: str, *, tools: Sequence[str] = ("ip", "nft"))
 # --- processes -----------------------------------------------------------------------------------
 
 
-def stop_process(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> None:
+class Process(Protocol):
+    """A process to stop by PID: a ``subprocess.Popen``, or a handle on a process that is
+    another process's child (the tests' zygote, tests/netns/zygote.py)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+
+    @property
+    def stderr(self) -> IO[bytes] | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+def stop_process(proc: Process, *, grace: float = 5.0) -> None:
     """SIGTERM by PID, SIGKILL after ``grace`` seconds; always reaped, its pipes closed."""
     if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # nothing if it was reaped meanwhile
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait(timeout=10)
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.kernel.netns import REPO, run_in, scratch_namespace
+from app.net.lab import Process, kernlb_serve_argv
+from tests.kernel.netns import run_in, scratch_namespace
+from tests.netns.kernlb import start_app
 from tests.netns.nsexec import NetnsExecutor
 from tests.netns.topology import stop_process
 
@@ -21,36 +21,30 @@ KEY = "ServerTestKey123"
 @contextmanager
 def kernlb_in_scratch_namespace(
     workdir: Path, *extra: str
-) -> Iterator[tuple[subprocess.Popen[bytes], NetnsExecutor]]:
+) -> Iterator[tuple[Process, NetnsExecutor]]:
     with scratch_namespace() as ns:
         assert run_in(ns, "ip", "link", "set", "lo", "up").returncode == 0
-        log = (workdir / "kernlb.log").open("wb")
-        command = [
-            *("ip", "netns", "exec", ns, sys.executable, "-m", "app", "serve", "--no-tls"),
-            *("--host", "127.0.0.1", "--port", str(PORT), "--key", KEY),
-            *("--db", f"sqlite:///{workdir / 'kernlb.db'}", "--state-dir", str(workdir)),
-            *("--resync-interval", "0", *extra),
-        ]
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        argv = kernlb_serve_argv(
+            port=PORT,
+            db=workdir / "kernlb.db",
+            state_dir=workdir,
+            resync_interval=0,
+            key=KEY,
+            extra=extra,
         )
+        log = workdir / "kernlb.log"
+        proc = start_app(ns, argv, env={**os.environ, "PYTHONUNBUFFERED": "1"}, log=log)
         executor = NetnsExecutor(ns, workers=48)
         try:
             deadline = time.monotonic() + 30
             while not executor.run(_listening):
-                assert proc.poll() is None, (workdir / "kernlb.log").read_text()
+                assert proc.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "kernlb did not start"
                 time.sleep(0.1)
             yield proc, executor
         finally:
             stop_process(proc)
             executor.shutdown()
-            log.close()
 
 
 def _listening() -> bool:

@@ -16,13 +16,10 @@ WAL, fsynced, before the API answers, so it survives a process kill (and a power
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,9 +28,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.net.lab import kernlb_serve_argv
 from tests.conftest import require_netns
 from tests.kernel.netns import REPO, run_in, scratch_namespace
 from tests.netns.nsexec import NetnsExecutor
+from tests.netns.zygote import ZygoteProcess, worker_zygote
 
 # slow: about a minute of SIGKILLs; under xdist it starts first (tests/conftest.py).
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -123,7 +122,7 @@ def _database(http: httpx.Client) -> dict[str, tuple[int, set[str]]]:
     return result
 
 
-def _wait_ready(executor: NetnsExecutor, deadline: float) -> None:
+def _wait_ready(executor: NetnsExecutor, server: ZygoteProcess, deadline: float) -> None:
     def ready() -> bool:
         try:
             return httpx.get(f"{BASE}/system/version", headers={"ZAPI_KEY": KEY}).status_code == 200
@@ -131,6 +130,7 @@ def _wait_ready(executor: NetnsExecutor, deadline: float) -> None:
             return False
 
     while not executor.run(ready):
+        assert server.poll() is None, f"kernlb exited with rc={server.returncode}"
         assert time.monotonic() < deadline, "kernlb did not come back"
         time.sleep(0.02)
 
@@ -139,29 +139,33 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(tmp_path: Path) -> No
     require_netns()
     rng = random.Random(11)
     ledger = Ledger()
-    db = f"sqlite:///{tmp_path / 'kernlb.db'}"
     started = time.monotonic()
     with scratch_namespace() as ns, NetnsExecutor(ns, workers=2) as executor:
         assert run_in(ns, "ip", "link", "set", "lo", "up").returncode == 0
-        command = ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.kernel.zygote"]
-        log = (tmp_path / "zygote.log").open("wb")
-        zygote = subprocess.Popen(
-            [*command, db, str(tmp_path), str(PORT), KEY],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
+        # The worker's zygote forks each server (tests/netns/zygote.py): a restart costs the
+        # start-up work only (migrations check, full sync, listen), not the imports again.
+        argv = kernlb_serve_argv(
+            port=PORT,
+            db=tmp_path / "kernlb.db",
+            state_dir=tmp_path,
+            resync_interval=0,
+            key=KEY,
+            extra=["--no-vip-check"],
         )
-        assert zygote.stdin is not None and zygote.stdout is not None
-        server = 0
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "KERNLB_LOAD_INTERVAL": "0",
+            "KERNLB_IP_FORWARD": "false",
+            "KERNLB_LOG_LEVEL": "warning",
+        }
+        zygote = worker_zygote()
+        server: ZygoteProcess | None = None
         try:
             kills = 0
             while kills < KILLS:
-                zygote.stdin.write("start\n")
-                zygote.stdin.flush()
-                server = int(zygote.stdout.readline())
-                _wait_ready(executor, time.monotonic() + 30)
+                server = zygote.spawn(ns, argv[3:], env=env, cwd=REPO, log=tmp_path / "kernlb.log")
+                _wait_ready(executor, server, time.monotonic() + 30)
                 with httpx.Client(base_url=BASE, headers={"ZAPI_KEY": KEY}) as http:
                     in_db = executor.run(_database, http)
                 # Every acknowledged write is there, with nothing else but the outcome of
@@ -182,18 +186,15 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(tmp_path: Path) -> No
                 writer = executor.submit(_writes, ledger, stop, streaming, rng)
                 assert streaming.wait(timeout=30), "no write was acknowledged"
                 time.sleep(rng.uniform(0, 0.2))  # a random moment in the stream
-                os.kill(server, signal.SIGKILL)
+                server.kill()
                 kills += 1
                 stop.set()
                 writer.result(timeout=30)
+                assert server.wait(timeout=10) == -signal.SIGKILL
         finally:
-            if server:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(server, signal.SIGKILL)
-            zygote.stdin.close()
-            zygote.wait(timeout=10)
-            zygote.stdout.close()
-            log.close()
+            if server is not None:
+                server.kill()
+                server.wait(timeout=10)
     elapsed = time.monotonic() - started
     print(
         f"\n{KILLS} SIGKILLs in {elapsed:.0f}s: {ledger.acknowledged} acknowledged writes, all "

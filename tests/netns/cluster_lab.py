@@ -13,7 +13,6 @@ from app.net.cluster_lab import ClusterLab as _ClusterLab
 from app.net.cluster_lab import LbNode as _LbNode
 
 from .kernlb import API_KEY, API_PORT, KernlbServer
-from .topology import ns_exec
 
 __all__ = ["BACKENDS", "CLIENT_SOURCES", "GATEWAY", "VIP", "ClusterLab", "LbNode", "new_lab"]
 
@@ -21,32 +20,17 @@ _counter = itertools.count(1)
 
 
 class ClusterServer(KernlbServer):
-    """`kernlb serve` in cluster mode: the shared database and this node's VRRP settings."""
+    """`kernlb serve` in cluster mode: the shared database and this node's VRRP settings
+    (``env``, on top of the worker's environment)."""
 
     def __init__(self, lb_ns: str, workdir: Path, env: dict[str, str]) -> None:
-        super().__init__(lb_ns, workdir, resync_interval=30)
-        self.env = env
+        super().__init__(lb_ns, workdir, resync_interval=30, env=env)
 
-    def command(self) -> list[str]:
-        settings = [f"{k}={v}" for k, v in sorted(self.env.items())]
-        return ns_exec(
-            self.lb_ns,
-            "env",
-            *settings,
-            sys.executable,
-            "-m",
-            "app",
-            "serve",
-            "--no-tls",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(API_PORT),
-            "--key",
-            API_KEY,
-            "--state-dir",
-            str(self.workdir),
-        )
+    def argv(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", "app", "serve", "--no-tls", "--host", "127.0.0.1"),
+            *("--port", str(API_PORT), "--key", API_KEY, "--state-dir", str(self.workdir)),
+        ]
 
 
 ClusterLab = _ClusterLab[ClusterServer]

@@ -8,15 +8,16 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from app.net.lab import kernlb_serve_argv
+from app.net.lab import Process, kernlb_serve_argv
 
+from . import zygote
 from .nsexec import NetnsExecutor
 from .topology import BACKEND_IPS, LabTopology, nft, ns_exec, stop_process
 
@@ -165,45 +166,89 @@ class Api:
         return self.request("PUT", path, {"action": "up"}).expect(200)
 
 
-class KernlbServer:
-    """``python -m app serve`` inside the LB namespace, with its own database and state dir."""
+def start_app(
+    netns: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log: Path,
+    use_zygote: bool | None = None,
+) -> Process:
+    """``argv`` (``python -m app ...``) inside ``netns`` from the repository's root, with exactly
+    ``env`` as its environment, stdin from /dev/null, stdout and stderr appended to ``log``:
+    forked by the worker's zygote, or (``use_zygote=False``, ``KERNLB_TEST_ZYGOTE=0``) the real
+    ``ip netns exec NS python -m app ...``."""
+    if zygote.enabled() if use_zygote is None else use_zygote:
+        assert list(argv[1:3]) == ["-m", "app"], argv
+        return zygote.worker_zygote().spawn(netns, argv[3:], env=env, cwd=REPO_ROOT, log=log)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            ns_exec(netns, *argv),
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+        )
 
-    def __init__(self, lb_ns: str, workdir: Path, *, resync_interval: int = 2) -> None:
+
+class KernlbServer:
+    """``python -m app serve`` inside the LB namespace, with its own database and state dir.
+
+    Forked by the worker's zygote (tests/netns/zygote.py: the same CLI, argv and environment,
+    without paying for the imports again), or, with ``use_zygote=False`` or
+    ``KERNLB_TEST_ZYGOTE=0``, started as the real command line, ``ip netns exec NS python -m app
+    serve ...``. Either way ``proc`` is stopped and signalled by PID."""
+
+    def __init__(
+        self,
+        lb_ns: str,
+        workdir: Path,
+        *,
+        resync_interval: int = 2,
+        env: dict[str, str] | None = None,
+        use_zygote: bool | None = None,
+    ) -> None:
         self.lb_ns = lb_ns
         self.workdir = workdir
         self.log_path = workdir / "kernlb.log"
         self.resync_interval = resync_interval
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.env = env if env is not None else {}  # KERNLB_* settings over the worker's env
+        self.use_zygote = zygote.enabled() if use_zygote is None else use_zygote
+        self.proc: Process | None = None
         self.api = Api(lb_ns)
         self.starts = 0
         # Set by a test that wrote rows straight into the database: ZAPI is not how such a
         # server is reset (the shared server is replaced instead).
         self.database_written = False
 
-    def command(self) -> list[str]:
-        argv = kernlb_serve_argv(
+    def argv(self) -> list[str]:
+        """``python -m app serve ...``."""
+        return kernlb_serve_argv(
             port=API_PORT,
             db=self.workdir / "kernlb.db",
             state_dir=self.workdir,
             resync_interval=self.resync_interval,
             key=API_KEY,
         )
-        return ns_exec(self.lb_ns, *argv)
+
+    def command(self) -> list[str]:
+        """The real command line: ``ip netns exec NS [env K=V ...] python -m app serve ...``."""
+        settings = [f"{k}={v}" for k, v in sorted(self.env.items())]
+        return ns_exec(self.lb_ns, *(["env", *settings] if settings else []), *self.argv())
 
     def start(self, *, timeout: float = 20.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "kernlb already running"
         self.starts += 1
         with self.log_path.open("ab") as log:
             log.write(f"\n===== kernlb start #{self.starts} =====\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                self.command(),
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        self.proc = start_app(
+            self.lb_ns,
+            self.argv(),
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            log=self.log_path,
+            use_zygote=self.use_zygote,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -226,7 +271,7 @@ class KernlbServer:
     def kill9(self) -> None:
         """SIGKILL by PID: no chance to clean anything up."""
         assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
