@@ -231,6 +231,9 @@ def test_zygote_exit_statuses_and_close(netns_capable: None, tmp_path: Path) -> 
         zygote = Zygote()
         zygote_pid = zygote.proc.pid
         try:
+            # The zygote itself lives in the worker's namespace.
+            own = os.stat(f"/proc/{os.getpid()}/ns/net").st_ino
+            assert os.stat(f"/proc/{zygote_pid}/ns/net").st_ino == own
             bad = zygote.spawn(ns, ["serve", "--bogus"], env=env, cwd=REPO_ROOT, log=tmp_path / "b")
             assert bad.wait(timeout=30) == 2
             assert "unrecognized arguments: --bogus" in (tmp_path / "b").read_text()

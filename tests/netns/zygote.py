@@ -476,8 +476,15 @@ def _fork(
 
 
 def zygote_main(control_fd: int) -> int:
-    _preload()
     libc = _Libc()
+    # The worker's own network namespace (its main thread's), even if a thread of it that had
+    # entered a test's namespace started us: a namespace must not outlive its test in us.
+    worker_netns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        libc.setns(worker_netns, CLONE_NEWNET)
+    finally:
+        os.close(worker_netns)
+    _preload()
     problems = []
     threads = os.listdir("/proc/self/task")
     if len(threads) != 1:
