@@ -443,13 +443,29 @@ def _preload() -> None:
     """Every module `kernlb serve` imports, imported with the collector paused (as the real
     command does), then frozen: the children never scan them."""
     gc.disable()
-    import uvicorn  # noqa: F401
+    import concurrent.futures.thread  # noqa: F401
+    import sqlite3  # noqa: F401
+
+    # What a start imports on its way (a new database is migrated with Alembic; uvicorn's
+    # config loads its loop, protocol and lifespan modules): inert modules, nothing created.
+    import alembic.command
+    import alembic.config
+    import alembic.runtime.migration
+    import alembic.script  # noqa: F401
+    import nftables  # noqa: F401  (the binding's module only: no context, no library loaded)
+    import uvicorn
+    import uvicorn.lifespan.on
+    import uvicorn.loops.asyncio
+    import uvicorn.loops.auto
+    import uvicorn.protocols.http.auto
+    import uvicorn.protocols.websockets.auto  # noqa: F401
 
     import app.cli  # noqa: F401
     from app.api.transport import QuietServer, protocol_with_header_timeout  # noqa: F401
     from app.cluster.schema import StartupError  # noqa: F401
     from app.main import create_app  # noqa: F401
     from app.net.sysctl import disable_tcp_loose, enable_forwarding  # noqa: F401
+    from app.settings import Settings  # noqa: F401
     from app.tls import ensure_self_signed  # noqa: F401
 
     gc.freeze()
