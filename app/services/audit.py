@@ -125,7 +125,13 @@ class AuditLog:
                     self._queued.wait()
                 if self._closed:
                     return
-            time.sleep(self.coalesce)  # let the entries of a burst of requests join
+                # Let the entries of a burst of requests join; `close` ends the wait at once
+                # (it stores what is queued itself), so a shutdown never waits it out.
+                deadline = time.monotonic() + self.coalesce
+                while not self._closed and (left := deadline - time.monotonic()) > 0:
+                    self._queued.wait(left)
+                if self._closed:
+                    return
             self.flush()
 
     def _store(self, batch: list[AuditRecord]) -> None:
