@@ -185,6 +185,7 @@ def test_a_forked_server_is_inside_the_namespace_like_ip_netns_exec(
         # As the Popen it replaces: own session, stdin from /dev/null, output to the log, the
         # cwd and the worker's environment at the moment of the start.
         assert os.getsid(pid) == pid
+        assert Path(f"/proc/{pid}/comm").read_text() == "kernlb-serve\n"  # in ps and top
         assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
         assert os.readlink(f"/proc/{pid}/fd/1") == str(server.log_path)
         assert os.readlink(f"/proc/{pid}/fd/2") == str(server.log_path)

@@ -58,6 +58,7 @@ MS_REC = 1 << 14
 MS_SLAVE = 1 << 19
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 NETNS_RUN_DIR = "/run/netns"
 
 
@@ -328,6 +329,11 @@ class _Libc:
     def die_with_parent(self) -> None:
         self._check(self._libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "prctl")
 
+    def set_name(self, name: str) -> None:
+        """The process's name in ps and top (its cmdline stays the zygote's)."""
+        buffer = ctypes.create_string_buffer(name.encode()[:15])
+        self._check(self._libc.prctl(PR_SET_NAME, ctypes.addressof(buffer)), "prctl")
+
 
 def enter_netns(libc: _Libc, name: str) -> None:
     """What ``ip netns exec NAME`` does before it runs the command (iproute2, netns_switch)."""
@@ -371,6 +377,7 @@ def _become_server(
     try:
         os.setsid()
         libc.die_with_parent()
+        libc.set_name(f"kernlb-{request['args'][0]}" if request["args"] else "kernlb")
         if os.getppid() != zygote_pid:
             os._exit(SETUP_FAILED)  # the zygote died before the line above
         log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
