@@ -200,6 +200,9 @@ class Zygote:
     def _reply(self, *, timeout: float) -> tuple[dict[str, Any], ZygoteProcess | None]:
         with self.lock:
             if not self.lock.wait_for(lambda: self._replies or self._gone, timeout):
+                # Its late reply would be taken for the next request's: never ask it again
+                # (worker_zygote starts a new one).
+                self._gone = True
                 raise ZygoteError(f"the zygote did not answer in {timeout} s:\n{self.log_tail()}")
             if not self._replies:
                 raise ZygoteError(f"the zygote is gone (rc={self.proc.poll()}):\n{self.log_tail()}")
@@ -231,7 +234,11 @@ class Zygote:
             "log": str(log),
         }
         with self.lock:  # one request at a time: the next reply is ours
-            self._sock.send(json.dumps(request).encode())
+            try:
+                self._sock.send(json.dumps(request).encode())
+            except OSError:
+                self._gone = True  # worker_zygote starts a new one
+                raise
             _, handle = self._reply(timeout=30)
         assert handle is not None
         return handle
