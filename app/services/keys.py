@@ -6,12 +6,17 @@ import hashlib
 import hmac
 import secrets
 
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import repositories as repo
+from app.db.models import Setting
 
 KEY_SETTING = "zapi_key_hash"
+# Read on every request: a plain connection and one prebuilt SELECT (an ORM session and
+# `session.get` cost five times as much CPU).
+_STORED_HASH = select(Setting.value).where(Setting.key == bindparam("key"))
 
 
 def hash_key(key: str, *, salt: str | None = None) -> str:
@@ -37,6 +42,10 @@ def generate_key() -> str:
 class KeyStore:
     def __init__(self, session_factory: sessionmaker[Session], *, fallback: str = "") -> None:
         self.session_factory = session_factory
+        engine = session_factory.kw.get("bind")
+        if not isinstance(engine, Engine):
+            raise TypeError("KeyStore needs a session factory bound to an engine")
+        self._engine = engine
         # The key given at start-up: accepted while the database cannot be read (a cluster node
         # whose database is down still answers GETs and tells clients why writes fail).
         self.fallback = fallback
@@ -70,8 +79,9 @@ class KeyStore:
         if not presented:
             return False  # an empty key never matches
         try:
-            with self.session_factory() as session:
-                stored = repo.get_setting(session, KEY_SETTING)
+            # Read every time, never cached: another node or `kernlb key` may have changed it.
+            with self._engine.connect() as connection:
+                stored = connection.execute(_STORED_HASH, {"key": KEY_SETTING}).scalar()
         except SQLAlchemyError:
             cached = self._cache
             if cached is not None and hmac.compare_digest(cached[0], presented):
