@@ -12,7 +12,19 @@ import httpx
 with warnings.catch_warnings():
     # Starlette would rather use httpx2; the httpx the project pins still works.
     warnings.filterwarnings("ignore", message=".*httpx2.*")
-    from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient as StarletteTestClient
+
+from .transport import OneCallTransport
+
+
+class TestClient(StarletteTestClient):
+    """Starlette's TestClient, with one crossing into the app's thread per request
+    (`transport.py`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._transport = OneCallTransport(self._transport)
+
 
 JSON = dict[str, Any]
 # The `serve` fixture: start an app (lifespan included) and yield a client for it.
