@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.http import BASE_PATHS
 from app.api.limits import send_envelope
-from app.db.etags import collecting, farm_etag
+from app.db.etags import collecting, farm_etag, reading
 
 _FARM_PATH = re.compile(r"^/farms/([^/]+)(/.*)?$")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -59,7 +59,8 @@ class FarmConcurrency:
         method = scope["method"]
         is_farm = scope["path"].rstrip("/").endswith(f"/farms/{name}")
         if method == "GET" and is_farm:
-            await self.app(scope, receive, self._tagging(send, name))
+            with reading() as read:
+                await self.app(scope, receive, self._tagging(send, name, read))
             return
         if method not in _WRITES:
             await self.app(scope, receive, send)
@@ -80,11 +81,11 @@ class FarmConcurrency:
             with collecting() as written:
                 await self.app(scope, receive, self._tagging(send, name, written))
 
-    def _tagging(self, send: Send, name: str, written: dict[str, str] | None = None) -> Send:
+    def _tagging(self, send: Send, name: str, written: dict[str, str]) -> Send:
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                # The write's own rows when it committed this farm; else read it.
-                etag = (written or {}).get(name) or await asyncio.to_thread(self._etag, name)
+                # The rows the write committed or the GET showed, if any; else read them.
+                etag = written.get(name) or await asyncio.to_thread(self._etag, name)
                 if etag is not None:
                     headers = [(k, v) for k, v in message.get("headers", []) if k != b"etag"]
                     message = {**message, "headers": [*headers, (b"etag", etag.encode())]}

@@ -62,7 +62,7 @@ def get_farm(name: str, request: Request, farms: FarmsDep, http: HttpFarmsDep) -
         return http_farm_detail(http.get(name, description=f"Show farm {name}"))
     view = farms.get(name, description=f"Show farm {name}", message="Farm not found.")
     detail = farm_detail(view)
-    rules = request.app.state.ipds.farm_rules(name)
+    rules = request.app.state.ipds.rules_of(view.farm)
     if rules["blacklists"] or rules["dos"]:
         detail["ipds"] = rules
     return detail

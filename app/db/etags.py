@@ -25,6 +25,8 @@ from app.db.repositories import FarmRows
 # shared with the worker threads the request runs its writes in (they get a copy of the
 # context, which holds the same dict).
 _written: ContextVar[dict[str, str] | None] = ContextVar("kernlb_written_etags", default=None)
+# The same for a `GET /farms/NAME`: the ETag of the rows its answer was made from.
+_read: ContextVar[dict[str, str] | None] = ContextVar("kernlb_read_etags", default=None)
 
 
 def _columns(row: Farm | Backend) -> dict[str, Any]:
@@ -55,6 +57,25 @@ def collecting() -> Iterator[dict[str, str]]:
         yield written
     finally:
         _written.reset(token)
+
+
+@contextmanager
+def reading() -> Iterator[dict[str, str]]:
+    """Collect the ETags of the farms read inside (`record_read`)."""
+    read: dict[str, str] = {}
+    token = _read.set(read)
+    try:
+        yield read
+    finally:
+        _read.reset(token)
+
+
+def record_read(farm: Farm) -> None:
+    """The ETag of a farm as the current `GET /farms/NAME` read it (so the answer's `ETag` is
+    that of the rows shown, with no second read).  Only while a request collects them."""
+    read = _read.get()
+    if read is not None:
+        read[farm.name] = digest(farm)
 
 
 def collecting_now() -> bool:

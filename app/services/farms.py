@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db import etags
 from app.db import http_repository as hrepo
 from app.db import repositories as repo
 from app.db.models import Farm
@@ -96,6 +97,7 @@ class FarmService:
                 raise NotFound(
                     message or f"The farmname {name} does not exist.", description=description
                 )
+            etags.record_read(farm)
             gone = self.unreachable()
             return FarmView.of(farm, gone)
 

@@ -377,12 +377,21 @@ class IpdsService:
         return description, f"{kind.label} {name} was removed successful from the farm {farm_name}."
 
     def farm_rules(self, farm_name: str) -> dict[str, Any]:
-        """The `ipds` object of GET /farms/NAME (Zevenet's getIPDSfarmsRules shape)."""
+        """The `ipds` object of GET /farms/NAME/ipds (Zevenet's getIPDSfarmsRules shape)."""
         with self.uow.read() as session:
             farm = self._farm(session, farm_name, f"Get IPDS rules of {farm_name}")
-            spec = q.farm_ipds(session, [farm.id]).get(farm.id)
-            # Rules kept from before a switch to dsr/stateless_dnat are not enforced there.
-            status = "down" if farm.nattype in ("dsr", "stateless_dnat") else "up"
+            return self._rules(session, farm)
+
+    def rules_of(self, farm: Farm) -> dict[str, Any]:
+        """`farm_rules` of a farm just read (GET /farms/NAME): not read a second time."""
+        with self.uow.read() as session:
+            return self._rules(session, farm)
+
+    @staticmethod
+    def _rules(session: Any, farm: Farm) -> dict[str, Any]:
+        spec = q.farm_ipds(session, [farm.id]).get(farm.id)
+        # Rules kept from before a switch to dsr/stateless_dnat are not enforced there.
+        status = "down" if farm.nattype in ("dsr", "stateless_dnat") else "up"
         return {
             "blacklists": [{"name": r.name, "status": status} for r in spec.lists] if spec else [],
             "dos": [{"name": d.name, "status": status} for d in spec.dos] if spec else [],
