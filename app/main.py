@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -174,7 +175,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if cluster is None:
-            await asyncio.to_thread(migrate, url)
+            await asyncio.to_thread(functools.partial(migrate, url, engine=engine))
             db_ready = True
         else:
             db_ready = await asyncio.to_thread(preflight)

@@ -12,10 +12,13 @@ OpenAPI document.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -81,6 +84,12 @@ def load_static_files(root: Path = STATIC_DIR) -> dict[str, StaticFile]:
     return files
 
 
+@functools.cache
+def package_static_files() -> Mapping[str, StaticFile]:
+    """The package's files, read once per process (every app of a process serves the same)."""
+    return MappingProxyType(load_static_files())
+
+
 def is_gui_path(path: str) -> bool:
     return path in ("/", "/gui", "/favicon.ico") or path.startswith(GUI_PREFIX)
 
@@ -88,9 +97,9 @@ def is_gui_path(path: str) -> bool:
 class GuiMiddleware:
     """Answers ``/`` (redirect), ``/gui/...`` and ``/favicon.ico``; passes the rest on."""
 
-    def __init__(self, app: ASGIApp, files: dict[str, StaticFile] | None = None) -> None:
+    def __init__(self, app: ASGIApp, files: Mapping[str, StaticFile] | None = None) -> None:
         self.app = app
-        self.files = files if files is not None else load_static_files()
+        self.files = files if files is not None else package_static_files()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_gui_path(scope["path"]):

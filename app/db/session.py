@@ -92,29 +92,42 @@ def script_heads() -> frozenset[str]:
     return frozenset(revision for revision, _ in revisions) - lower
 
 
-def database_heads(url: str, *, connect_args: dict[str, object] | None = None) -> frozenset[str]:
-    """The revision(s) stamped in the database's alembic_version (none for an empty one)."""
-    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args or {})
+def database_heads(
+    url: str,
+    *,
+    connect_args: dict[str, object] | None = None,
+    engine: Engine | None = None,
+) -> frozenset[str]:
+    """The revision(s) stamped in the database's alembic_version (none for an empty one),
+    read through `engine` (one on `url`) or else a throw-away engine."""
+    if engine is not None:
+        return _stamped(engine)
+    throwaway = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args or {})
     try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table(ALEMBIC_VERSION.name):
-                return frozenset()
-            rows = connection.execute(select(ALEMBIC_VERSION.c.version_num)).scalars()
-            return frozenset(str(row) for row in rows)
+        return _stamped(throwaway)
     finally:
-        engine.dispose()
+        throwaway.dispose()
 
 
-def at_head(url: str) -> bool:
+def _stamped(engine: Engine) -> frozenset[str]:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(ALEMBIC_VERSION.name):
+            return frozenset()
+        rows = connection.execute(select(ALEMBIC_VERSION.c.version_num)).scalars()
+        return frozenset(str(row) for row in rows)
+
+
+def at_head(url: str, *, engine: Engine | None = None) -> bool:
     """Whether the database is already at the shipped head (a cheap read of alembic_version)."""
-    return database_heads(url) == script_heads()
+    return database_heads(url, engine=engine) == script_heads()
 
 
-def migrate(url: str, revision: str = "head") -> None:
+def migrate(url: str, revision: str = "head", *, engine: Engine | None = None) -> None:
     """Upgrade to `revision`. A database already at head is left alone without running (or
     importing) Alembic (every start of a current server, every API test's copy of the
-    template)."""
-    if revision == "head" and at_head(url):
+    template). `engine` (one on `url`, e.g. the server's own) reads the stamped revision
+    without making an engine for it."""
+    if revision == "head" and at_head(url, engine=engine):
         return
     from alembic import command
 
