@@ -29,7 +29,13 @@ from app.settings import Settings
 
 from ..postgres import ThrowawayPostgres
 from .builders import KEY, Serve, TestClient, check_zapi_response
+from .deferred_operations import build_deferred_operation_test
 from .fakes import FakeCounter, fake_app, host_links
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A schemathesis operation test deferred at collection is built now (deferred_operations)."""
+    build_deferred_operation_test(item)
 
 
 def reuse_route_contexts() -> None:
