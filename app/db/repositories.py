@@ -69,44 +69,33 @@ def put_setting(session: Session, key: str, value: str) -> None:
 
 
 def backend_spec(backend: Backend) -> BackendSpec:
-    return BackendSpec(
-        mark=backend.id,
-        zapi_id=backend.zapi_id,
-        ip=backend.ip,
-        port=backend.port,
-        weight=backend.weight,
-        priority=backend.priority,
-        max_conns=backend.max_conns,
-        maintenance=backend.maintenance,
-        health=backend.health.state if backend.health is not None else "up",
-        source_addr=backend.source_addr,
-    )
+    health = backend.health.state if backend.health is not None else "up"
+    return _backend_spec_of(_Attributes(backend), health)
 
 
 def farm_spec(farm: Farm) -> FarmSpec:
-    return FarmSpec(
-        id=farm.id,
-        name=farm.name,
-        vip=farm.vip,
-        ports=parse_vport(farm.vport),
-        protocol=farm.protocol,
-        algorithm=farm.algorithm,
-        nattype=farm.nattype,
-        persistence=farm.persistence,
-        ttl=farm.ttl,
-        running=farm.running,
-        source_addr=farm.source_addr,
-        device=farm.interface.split(":", 1)[0] if farm.interface else None,
-        backends=tuple(backend_spec(b) for b in sorted(farm.backends, key=lambda b: b.zapi_id)),
-    )
+    backends = sorted(farm.backends, key=lambda b: b.zapi_id)
+    return _farm_spec_of(_Attributes(farm), (backend_spec(b) for b in backends))
 
 
-# A row's columns by name: a Core row's mapping, or a dict of one (FarmRows).
-Columns = RowMapping | Mapping[str, Any]
+class _Attributes:
+    """An ORM object's columns read by name, as a Core row's are (`columns["vip"]`)."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Farm | Backend) -> None:
+        self._row = row
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self._row, name)
+
+
+# A row's columns by name: a Core row's mapping, a dict of one (FarmRows), or an ORM object's.
+Columns = RowMapping | Mapping[str, Any] | _Attributes
 
 
 def _backend_spec_of(columns: Columns, health: str) -> BackendSpec:
-    """A backend's spec from its table columns (a Core row's mapping or a dict)."""
+    """A backend's spec from its table columns (however they were read)."""
     return BackendSpec(
         mark=columns["id"],
         zapi_id=columns["zapi_id"],
@@ -122,7 +111,7 @@ def _backend_spec_of(columns: Columns, health: str) -> BackendSpec:
 
 
 def _farm_spec_of(columns: Columns, backends: Iterable[BackendSpec]) -> FarmSpec:
-    """A farm's spec from its table columns (a Core row's mapping or a dict)."""
+    """A farm's spec from its table columns (however they were read)."""
     interface = columns["interface"]
     return FarmSpec(
         id=columns["id"],
