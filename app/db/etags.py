@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -49,25 +49,23 @@ def farm_etag(session: Session, name: str) -> str | None:
 
 
 @contextmanager
-def collecting() -> Iterator[dict[str, str]]:
-    """Collect the ETags of the farms the writes inside commit."""
-    written: dict[str, str] = {}
-    token = _written.set(written)
+def _collected(into: ContextVar[dict[str, str] | None]) -> Iterator[dict[str, str]]:
+    found: dict[str, str] = {}
+    token = into.set(found)
     try:
-        yield written
+        yield found
     finally:
-        _written.reset(token)
+        into.reset(token)
 
 
-@contextmanager
-def reading() -> Iterator[dict[str, str]]:
+def collecting() -> AbstractContextManager[dict[str, str]]:
+    """Collect the ETags of the farms the writes inside commit (`record`)."""
+    return _collected(_written)
+
+
+def reading() -> AbstractContextManager[dict[str, str]]:
     """Collect the ETags of the farms read inside (`record_read`)."""
-    read: dict[str, str] = {}
-    token = _read.set(read)
-    try:
-        yield read
-    finally:
-        _read.reset(token)
+    return _collected(_read)
 
 
 def record_read(farm: Farm) -> None:
@@ -76,10 +74,6 @@ def record_read(farm: Farm) -> None:
     read = _read.get()
     if read is not None:
         read[farm.name] = digest(farm)
-
-
-def collecting_now() -> bool:
-    return _written.get() is not None
 
 
 def record(rows: FarmRows) -> None:
