@@ -43,6 +43,7 @@ from app.net.lab import Lab as NetnsLab
 from app.net.lab import (
     LabCommandError,
     NetnsExecutor,
+    file_tail,
     ip_batch,
     kernlb_serve_argv,
     netns_names,
@@ -190,14 +191,6 @@ class Lab:
         for name in netns_names():
             if name.startswith(f"{self.prefix}-"):
                 run(["ip", "netns", "del", name], check=False)
-
-
-def file_tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 # --- the backends' web server (`python -m app.demo --backend NAME`) ----------------------------

@@ -211,6 +211,15 @@ def wait_for_line(proc: subprocess.Popen[bytes], expected: str, *, timeout: floa
     raise RuntimeError(f"process {proc.args!r} not {expected!r} (rc={proc.poll()}): {seen!r}")
 
 
+def file_tail(path: Path, lines: int = 30, *, missing: str = "") -> str:
+    """The last `lines` lines of a process's log (`missing` when there is none yet)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return missing
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def wait_tcp_reachable(ip: str, port: int, *, timeout: float) -> None:
     """Poll until a TCP connect to ip:port is answered (accepted or refused); raise on timeout."""
     deadline = time.monotonic() + timeout

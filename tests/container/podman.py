@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.net.lab import pid_alive
+from app.net.lab import file_tail, pid_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
@@ -271,7 +271,7 @@ def build_image(podman: Podman, log_path: Path) -> float:
             )
             if proc.returncode != 0:
                 log.flush()
-                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-60:])
+                tail = file_tail(log_path, 60)
                 raise PodmanError(f"podman build failed (rc={proc.returncode}):\n{tail}")
             if previous and previous != podman.image_id(tag):
                 podman.run("rmi", previous, check=False)

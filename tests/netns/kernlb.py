@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from app.net.lab import Process, kernlb_serve_argv
+from app.net.lab import Process, file_tail, kernlb_serve_argv
 
 from . import zygote
 from .nsexec import NetnsExecutor
@@ -283,11 +283,7 @@ class KernlbServer:
         self.api.close()
 
     def log_tail(self, lines: int = 150) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.log_path, lines, missing="(no log)")
 
 
 def kernlb_listing(lb_ns: str, family: str = "inet") -> list[JSON]:

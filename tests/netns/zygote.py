@@ -45,6 +45,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from app.net.lab import file_tail
+
 REPO = Path(__file__).resolve().parents[2]
 SWITCH = "KERNLB_TEST_ZYGOTE"
 MODULE = "tests.netns.zygote"
@@ -267,11 +269,7 @@ class Zygote:
             self.log_path.unlink()
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no zygote log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.log_path, lines, missing="(no zygote log)")
 
 
 _worker_zygote: Zygote | None = None
