@@ -1,8 +1,8 @@
-import gc
 import sys
 
-gc.disable()  # while the CLI's modules are imported (app.gcpause says why)
-from app.cli import main  # noqa: E402
+from app.gcpause import collector_paused
 
-gc.enable()
+with collector_paused():  # while the CLI's modules are imported (app.gcpause says why)
+    from app.cli import main
+
 sys.exit(main())

@@ -6,17 +6,13 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import repositories as repo
-from app.db.models import Setting
 
 KEY_SETTING = "zapi_key_hash"
-# Read on every request: a plain connection and one prebuilt SELECT (an ORM session and
-# `session.get` cost five times as much CPU).
-_STORED_HASH = select(Setting.value).where(Setting.key == bindparam("key"))
 
 
 def hash_key(key: str, *, salt: str | None = None) -> str:
@@ -80,8 +76,7 @@ class KeyStore:
             return False  # an empty key never matches
         try:
             # Read every time, never cached: another node or `kernlb key` may have changed it.
-            with self._engine.connect() as connection:
-                stored = connection.execute(_STORED_HASH, {"key": KEY_SETTING}).scalar()
+            stored = repo.read_setting(self._engine, KEY_SETTING)
         except SQLAlchemyError:
             cached = self._cache
             if cached is not None and hmac.compare_digest(cached[0], presented):
