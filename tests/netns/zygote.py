@@ -45,6 +45,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from pyroute2 import netns as pyroute2_netns
+
+from app.net.lab import enter_netns as enter_netns_of_thread
 from app.net.lab import file_tail
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,14 +57,12 @@ SETUP_FAILED = 126  # exit status of a child that could not enter the namespace 
 
 # <sched.h>, <sys/mount.h>, <sys/prctl.h>
 CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_REC = 1 << 14
 MS_SLAVE = 1 << 19
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
-NETNS_RUN_DIR = "/run/netns"
 
 
 def enabled() -> bool:
@@ -318,9 +319,6 @@ class _Libc:
             raise OSError(errno, f"{what}: {os.strerror(errno)}")
         return result
 
-    def setns(self, fd: int, nstype: int) -> None:
-        self._check(self._libc.setns(fd, nstype), "setns")
-
     def unshare(self, flags: int) -> None:
         self._check(self._libc.unshare(flags), "unshare")
 
@@ -345,11 +343,7 @@ def enter_netns(libc: _Libc, name: str) -> None:
     if os.path.exists(f"/etc/netns/{name}"):
         # ip would bind-mount its files over /etc; no test uses that, so it is not mirrored.
         raise OSError(f"/etc/netns/{name} exists: the zygote does not bind-mount it")
-    fd = os.open(f"{NETNS_RUN_DIR}/{name}", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        libc.setns(fd, CLONE_NEWNET)
-    finally:
-        os.close(fd)
+    enter_netns_of_thread(name)  # the only thread of the child
     libc.unshare(CLONE_NEWNS)
     libc.mount("", "/", "none", MS_SLAVE | MS_REC)  # no mount propagates back
     flags = 0
@@ -509,7 +503,7 @@ def zygote_main(control_fd: int) -> int:
     # entered a test's namespace started us: a namespace must not outlive its test in us.
     worker_netns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        libc.setns(worker_netns, CLONE_NEWNET)
+        pyroute2_netns.setns(worker_netns, flags=0)
     finally:
         os.close(worker_netns)
     _preload()
