@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,16 +120,10 @@ class AuditLog:
     def _write_batches(self) -> None:
         while True:
             with self._queued:
-                while not self._pending and not self._closed:
-                    self._queued.wait()
-                if self._closed:
-                    return
+                self._queued.wait_for(lambda: self._pending or self._closed)
                 # Let the entries of a burst of requests join; `close` ends the wait at once
                 # (it stores what is queued itself), so a shutdown never waits it out.
-                deadline = time.monotonic() + self.coalesce
-                while not self._closed and (left := deadline - time.monotonic()) > 0:
-                    self._queued.wait(left)
-                if self._closed:
+                if self._closed or self._queued.wait_for(lambda: self._closed, self.coalesce):
                     return
             self.flush()
 
