@@ -31,6 +31,11 @@ DOC_MODULES = ("app.schemas.docs", "app.schemas.v40_bodies")
 DocModel = type[BaseModel] | str
 
 
+def _schema_ref(model: DocModel) -> dict[str, str]:
+    name = model if isinstance(model, str) else model.__name__
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 def response_body(model: DocModel, description: str) -> dict[str, Any]:
     """An OpenAPI response whose JSON body is `model`, for a route's `responses`.  Not FastAPI's
     `{"model": ...}`: that built a pydantic field (a TypeAdapter) per response of every route,
@@ -43,7 +48,7 @@ def response_body(model: DocModel, description: str) -> dict[str, Any]:
         known = RESPONSE_MODELS.get(name)
         assert known in (None, model), f"two response models named {name}"
         RESPONSE_MODELS[name] = model
-    schema = {"$ref": f"#/components/schemas/{name}"}
+    schema = _schema_ref(model)
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
@@ -82,8 +87,7 @@ def documented(
         responses[415] = response_body(
             "UnsupportedMediaBody", "Content-Type is not application/json"
         )
-        body_name = body if isinstance(body, str) else body.__name__
-        ref = {"$ref": f"#/components/schemas/{body_name}"}
+        ref = _schema_ref(body)
         extra = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}
         }
